@@ -1,0 +1,41 @@
+// Package keys builds every Redis key this project writes, besides asynq's
+// own. Each key of an account carries the account in a {hash tag}, so that
+// all of an account's keys live in one Redis Cluster slot and one Lua script
+// may touch them together.
+package keys
+
+import "strconv"
+
+// Prefix starts every key of this project.
+const Prefix = "lsqd:"
+
+func account(a string) string { return Prefix + "{" + a + "}:" }
+
+// Ref is the ref registry entry of a notification: its queue while Redis knows it.
+func Ref(acct, ref string) string { return account(acct) + "ref:" + ref }
+
+// Slots is the sorted set of granted and booked call times (the sliding window).
+func Slots(acct string) string { return account(acct) + "slots" }
+
+// Pending is the sorted set of bulk bookings not yet claimed (stealable by transactional work).
+func Pending(acct string) string { return account(acct) + "pending" }
+
+// Cooldown is set, with a TTL, while LeadSquared's rate limit cools down.
+func Cooldown(acct string) string { return account(acct) + "cooldown" }
+
+// Adopted holds the lower limit LeadSquared stated for the account ("calls window_ms").
+func Adopted(acct string) string { return account(acct) + "adopted" }
+
+// Halt is set, with the reason, while the account is halted by a credentials or configuration fault.
+func Halt(acct string) string { return account(acct) + "halt" }
+
+// Daily counts the account's calls on one UTC day (days since the Unix epoch).
+func Daily(acct string, day int64) string {
+	return account(acct) + "day:" + strconv.FormatInt(day, 10)
+}
+
+// DailyPrefix is the prefix of Daily keys, for a Lua script that appends the day.
+func DailyPrefix(acct string) string { return account(acct) + "day:" }
+
+// ProbeLock is held by the one process that probes a halted account's keys.
+func ProbeLock(acct string) string { return account(acct) + "probe" }

@@ -1,0 +1,24 @@
+// Package leadsquared is a typed client for LeadSquared's two user-notification
+// APIs: the Converse system notification and the push browser notification.
+//
+// # Bodies
+//
+// [SystemNotification] and [PushNotification] carry LeadSquared's exact JSON
+// field names. Validate checks them against LeadSquared's documented limits
+// before a call spends any of the account's rate budget, and reports every
+// problem of a body at once as a [*ValidationError].
+//
+// # Errors
+//
+// Every failed call returns an [*Error] whose [Kind] says what the caller
+// should do: retry later ([KindTransient], [KindRateLimited]), give up
+// ([KindPermanent]) or fix the configuration ([KindCredentials],
+// [KindConfiguration]). [Classify] maps any error to a Kind.
+//
+// # Secrets
+//
+// Keys travel only in the x-LSQ-AccessKey and x-LSQ-SecretKey headers. No
+// error, URL or log line produced by this package contains a key.
+//
+// The package imports no queue code: any Go program can use it alone.
+package leadsquared

@@ -1,0 +1,157 @@
+// Package tasks defines the notification tasks that travel through Redis:
+// their type names, payloads, lanes and default options. It is a leaf package:
+// producers and workers both import it, and it holds no keys, ever.
+package tasks
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/lsqdispatch/lsqdispatch/leadsquared"
+)
+
+// Task type names.
+const (
+	TypeSystem = "lsq:system" // a Converse system notification
+	TypePush   = "lsq:push"   // a push browser notification
+)
+
+// Kind is a notification kind as users name it ("system" or "push").
+type Kind string
+
+// The notification kinds.
+const (
+	KindSystem Kind = "system"
+	KindPush   Kind = "push"
+)
+
+// TypeName returns the asynq task type for the kind.
+func (k Kind) TypeName() string {
+	if k == KindPush {
+		return TypePush
+	}
+	return TypeSystem
+}
+
+// KindOf returns the kind of an asynq task type, and false for a foreign type.
+func KindOf(typeName string) (Kind, bool) {
+	switch typeName {
+	case TypeSystem:
+		return KindSystem, true
+	case TypePush:
+		return KindPush, true
+	}
+	return "", false
+}
+
+// Lane is a priority lane; each lane is one asynq queue of the same name.
+type Lane string
+
+// The lanes. Transactional work overtakes bulk work.
+const (
+	LaneTransactional Lane = "transactional"
+	LaneBulk          Lane = "bulk"
+)
+
+// Queues maps each lane's queue to its priority, for asynq.Config.Queues.
+var Queues = map[string]int{string(LaneTransactional): 10, string(LaneBulk): 1}
+
+// DefaultAccount is the account name of the keys in LSQ_ACCESS_KEY/LSQ_SECRET_KEY.
+const DefaultAccount = "default"
+
+// Defaults shared by producers and workers.
+const (
+	// DefaultMaxRetry is how many failed attempts a task may have before it is archived.
+	DefaultMaxRetry = 10
+	// DefaultRetention is how long a delivered task, its result and its ref are kept.
+	DefaultRetention = 24 * time.Hour
+	// DefaultTimeout bounds one handler run, including the wait for a rate-limit slot.
+	DefaultTimeout = 15 * time.Minute
+)
+
+// Meta is what every payload carries besides LeadSquared's body.
+type Meta struct {
+	// Ref identifies the notification: unique per account across kinds and lanes.
+	Ref string `json:"ref"`
+	// Account names the LeadSquared account (keys) that sends it.
+	Account string `json:"account"`
+	// Lane is the priority lane.
+	Lane Lane `json:"lane"`
+	// EnqueuedAt is when the producer enqueued it.
+	EnqueuedAt time.Time `json:"enqueued_at"`
+	// Campaign names the campaign it came from, if any.
+	Campaign string `json:"campaign,omitempty"`
+}
+
+// SystemPayload is the payload of a TypeSystem task: LeadSquared's body unchanged.
+type SystemPayload struct {
+	Meta
+	Body leadsquared.SystemNotification `json:"body"`
+}
+
+// PushPayload is the payload of a TypePush task: LeadSquared's body unchanged.
+type PushPayload struct {
+	Meta
+	Body leadsquared.PushNotification `json:"body"`
+}
+
+// TaskID is the asynq task ID of a notification: one per account and ref.
+func TaskID(account, ref string) string { return account + ":" + ref }
+
+// Options returns the default options of a task in the given lane.
+func Options(m Meta) []asynq.Option {
+	return []asynq.Option{
+		asynq.Queue(string(m.Lane)),
+		asynq.TaskID(TaskID(m.Account, m.Ref)),
+		asynq.MaxRetry(DefaultMaxRetry),
+		asynq.Timeout(DefaultTimeout),
+		asynq.Retention(DefaultRetention),
+	}
+}
+
+func (m Meta) check() error {
+	switch {
+	case m.Ref == "":
+		return fmt.Errorf("tasks: ref is empty")
+	case m.Account == "":
+		return fmt.Errorf("tasks: account is empty")
+	case m.Lane != LaneTransactional && m.Lane != LaneBulk:
+		return fmt.Errorf("tasks: lane %q is not %q or %q", m.Lane, LaneTransactional, LaneBulk)
+	}
+	return nil
+}
+
+// NewSystemTask returns a TypeSystem task with the lane's default options;
+// opts are applied after them.
+func NewSystemTask(p SystemPayload, opts ...asynq.Option) (*asynq.Task, error) {
+	return newTask(TypeSystem, p.Meta, p, opts)
+}
+
+// NewPushTask returns a TypePush task with the lane's default options;
+// opts are applied after them.
+func NewPushTask(p PushPayload, opts ...asynq.Option) (*asynq.Task, error) {
+	return newTask(TypePush, p.Meta, p, opts)
+}
+
+func newTask(typeName string, m Meta, payload any, opts []asynq.Option) (*asynq.Task, error) {
+	if err := m.check(); err != nil {
+		return nil, err
+	}
+	data, err := json.Marshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("tasks: encode %s payload: %w", typeName, err)
+	}
+	return asynq.NewTask(typeName, data, append(Options(m), opts...)...), nil
+}
+
+// DecodeMeta reads the Meta of any notification payload.
+func DecodeMeta(payload []byte) (Meta, error) {
+	var m Meta
+	if err := json.Unmarshal(payload, &m); err != nil {
+		return m, fmt.Errorf("tasks: decode payload: %w", err)
+	}
+	return m, m.check()
+}
