@@ -1,0 +1,45 @@
+// Package config reads notifyd's configuration from the environment and the
+// accounts file, fills defaults and validates it.
+package config
+
+// Environment variable names: the external contract.
+const (
+	EnvRedisURL               = "REDIS_URL"
+	EnvAccessKey              = "LSQ_ACCESS_KEY"
+	EnvSecretKey              = "LSQ_SECRET_KEY"
+	EnvRegion                 = "LSQ_REGION"
+	EnvAPIBaseURL             = "LSQ_API_BASE_URL"
+	EnvSystemNotificationPath = "LSQ_SYSTEM_NOTIFICATION_PATH"
+	EnvRateLimit              = "LSQ_RATE_LIMIT"
+	EnvRateMargin             = "LSQ_RATE_MARGIN"
+	EnvDailyLimit             = "LSQ_DAILY_LIMIT"
+	EnvDailyReserve           = "LSQ_DAILY_RESERVE"
+	EnvAccountsFile           = "LSQ_ACCOUNTS_FILE"
+	EnvConcurrency            = "NOTIFYD_CONCURRENCY"
+	EnvHTTPAddr               = "NOTIFYD_HTTP_ADDR"
+	EnvShutdownTimeout        = "NOTIFYD_SHUTDOWN_TIMEOUT"
+	EnvUIUser                 = "NOTIFYD_UI_USER"
+	EnvUIPassword             = "NOTIFYD_UI_PASSWORD"
+	EnvUIReadOnly             = "NOTIFYD_UI_READONLY"
+	EnvLogLevel               = "LOG_LEVEL"
+	EnvLogFormat              = "LOG_FORMAT"
+)
+
+// EnvVars lists every variable notifyd reads, for docs and deploy checks.
+var EnvVars = []string{
+	EnvRedisURL, EnvAccessKey, EnvSecretKey, EnvRegion, EnvAPIBaseURL,
+	EnvSystemNotificationPath, EnvRateLimit, EnvRateMargin, EnvDailyLimit, EnvDailyReserve,
+	EnvAccountsFile, EnvConcurrency, EnvHTTPAddr, EnvShutdownTimeout,
+	EnvUIUser, EnvUIPassword, EnvUIReadOnly, EnvLogLevel, EnvLogFormat,
+}
+
+// HTTP paths served by notifyd on NOTIFYD_HTTP_ADDR.
+const (
+	PathHealthz    = "/healthz"
+	PathReadyz     = "/readyz"
+	PathMetrics    = "/metrics"
+	PathMonitoring = "/monitoring/"
+)
+
+// DefaultHTTPAddr is NOTIFYD_HTTP_ADDR's default; the port is notifyd's HTTP port.
+const DefaultHTTPAddr = "127.0.0.1:8080"
