@@ -4,8 +4,6 @@
 // may touch them together.
 package keys
 
-import "strconv"
-
 // Prefix starts every key of this project.
 const Prefix = "lsqd:"
 
@@ -29,13 +27,8 @@ func Adopted(acct string) string { return account(acct) + "adopted" }
 // Halt is set, with the reason, while the account is halted by a credentials or configuration fault.
 func Halt(acct string) string { return account(acct) + "halt" }
 
-// Daily counts the account's calls on one UTC day (days since the Unix epoch).
-func Daily(acct string, day int64) string {
-	return account(acct) + "day:" + strconv.FormatInt(day, 10)
-}
-
-// DailyPrefix is the prefix of Daily keys, for a Lua script that appends the day.
-func DailyPrefix(acct string) string { return account(acct) + "day:" }
+// Daily is a hash of the account's calls per UTC day (field: days since the Unix epoch).
+func Daily(acct string) string { return account(acct) + "daily" }
 
 // ProbeLock is held by the one process that probes a halted account's keys.
 func ProbeLock(acct string) string { return account(acct) + "probe" }

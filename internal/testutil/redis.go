@@ -212,3 +212,9 @@ func Eventually(tb testing.TB, timeout time.Duration, cond func() bool, format s
 		}
 	}
 }
+
+// StartRedisAt connects to a server another process started (a helper
+// process of a multi-process test): nothing is started or stopped.
+func StartRedisAt(tb testing.TB, addr string) *Redis {
+	return &Redis{Addr: addr, URL: "redis://" + addr + "/0", tb: tb}
+}

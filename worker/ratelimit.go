@@ -1,0 +1,271 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/lsqdispatch/lsqdispatch/internal/keys"
+	"github.com/lsqdispatch/lsqdispatch/tasks"
+)
+
+// Rate is a rate limit: Calls per sliding Window.
+type Rate struct {
+	Calls  int
+	Window time.Duration
+}
+
+func (r Rate) String() string { return strconv.Itoa(r.Calls) + "/" + r.Window.String() }
+
+// Policy is an account's limit as the limiter applies it.
+type Policy struct {
+	// Rate is the configured limit (default 25/5s).
+	Rate Rate
+	// Margin widens the window to absorb network jitter between our clock and
+	// LeadSquared's arrival times (default 100ms).
+	Margin time.Duration
+	// DailyLimit caps calls per UTC day (0: none).
+	DailyLimit int
+	// DailyReserve is the part of DailyLimit that only transactional work may use.
+	DailyReserve int
+}
+
+// HaltedError means the account is halted by a credentials or configuration fault.
+type HaltedError struct {
+	Account string
+	Reason  string
+}
+
+func (e *HaltedError) Error() string {
+	return fmt.Sprintf("account %q is halted: %s", e.Account, e.Reason)
+}
+
+// DailyCapError means the account's daily cap is reached for this lane.
+type DailyCapError struct {
+	Account  string
+	ResumeIn time.Duration
+}
+
+func (e *DailyCapError) Error() string {
+	return fmt.Sprintf("account %q reached its daily limit; resumes in %s", e.Account, e.ResumeIn.Round(time.Second))
+}
+
+// ErrStopping is returned by Wait when the worker is shutting down: the task
+// goes back to its queue without a call to LeadSquared.
+var ErrStopping = errors.New("notifyd is shutting down: task handed back without calling LeadSquared")
+
+// Limiter grants call slots under each account's global limit. Every worker in
+// every process that shares the Redis shares the limit.
+type Limiter struct {
+	rdb       redis.Cmdable
+	prefix    string
+	seq       atomic.Uint64
+	tolerance func(Policy) time.Duration
+
+	// now, when set, replaces Redis's clock (tests only).
+	now func() time.Time
+	// sleep waits d or until ctx is done or stop is closed.
+	sleep func(ctx context.Context, stop <-chan struct{}, d time.Duration) error
+}
+
+// NewLimiter returns a limiter on the given Redis (a client, a cluster client
+// or a ring).
+func NewLimiter(rdb redis.Cmdable) *Limiter {
+	return &Limiter{
+		rdb:    rdb,
+		prefix: uuid.NewString()[:8] + ":",
+		sleep:  sleepCtx,
+		// A slot claimed later than half the margin is given back, so that the
+		// rest of the margin still covers network jitter.
+		tolerance: func(p Policy) time.Duration { return p.Margin / 2 },
+	}
+}
+
+// Grant is a slot the caller may use now.
+type Grant struct {
+	// Waited is how long the caller waited for the slot.
+	Waited time.Duration
+}
+
+// Wait blocks until the account may make one call in the given lane, then
+// returns. It spends no retry budget: it only waits. It returns a
+// *HaltedError, a *DailyCapError, ErrStopping when stop is closed, ctx's
+// error, or a Redis error.
+func (l *Limiter) Wait(ctx context.Context, stop <-chan struct{}, account string, lane tasks.Lane, p Policy) (Grant, error) {
+	start := time.Now()
+	id := l.prefix + strconv.FormatUint(l.seq.Add(1), 36)
+	for {
+		status, wait, detail, err := l.book(ctx, account, lane, id, p)
+		if err != nil {
+			return Grant{}, err
+		}
+		switch status {
+		case 0:
+			return Grant{Waited: time.Since(start)}, nil
+		case 2:
+			return Grant{}, &HaltedError{Account: account, Reason: detail}
+		case 3:
+			return Grant{}, &DailyCapError{Account: account, ResumeIn: wait}
+		}
+		rebookIn, err := l.await(ctx, stop, account, id, wait, p)
+		if err != nil {
+			return Grant{}, err
+		}
+		if rebookIn < 0 {
+			return Grant{Waited: time.Since(start)}, nil
+		}
+		if err := l.sleep(ctx, stop, rebookIn); err != nil {
+			return Grant{}, err
+		}
+	}
+}
+
+// await sleeps until a booking's time and claims it. It returns -1 when the
+// slot is claimed, or how long to wait before booking again.
+func (l *Limiter) await(ctx context.Context, stop <-chan struct{}, account, id string, wait time.Duration, p Policy) (time.Duration, error) {
+	for {
+		if err := l.sleep(ctx, stop, wait); err != nil {
+			l.release(account, id)
+			return 0, err
+		}
+		status, next, detail, err := l.claim(ctx, account, id, p)
+		if err != nil {
+			l.release(account, id)
+			return 0, err
+		}
+		switch status {
+		case 0:
+			return -1, nil
+		case 1:
+			wait = next
+		case 2:
+			return 0, &HaltedError{Account: account, Reason: detail}
+		default:
+			return next, nil
+		}
+	}
+}
+
+func (l *Limiter) book(ctx context.Context, account string, lane tasks.Lane, id string, p Policy) (int64, time.Duration, string, error) {
+	laneArg := "b"
+	if lane == tasks.LaneTransactional {
+		laneArg = "t"
+	}
+	k := []string{keys.Slots(account), keys.Pending(account), keys.Cooldown(account),
+		keys.Adopted(account), keys.Halt(account), keys.Daily(account)}
+	res, err := bookScript.Run(ctx, l.rdb, k,
+		p.Rate.Calls, p.Rate.Window.Microseconds(), p.Margin.Microseconds(),
+		laneArg, id, p.DailyLimit, p.DailyReserve, l.nowArg()).Slice()
+	if err != nil {
+		return 0, 0, "", fmt.Errorf("rate limiter: book a slot for account %q: %w", account, err)
+	}
+	return parseResult(res)
+}
+
+func (l *Limiter) claim(ctx context.Context, account, id string, p Policy) (int64, time.Duration, string, error) {
+	k := []string{keys.Slots(account), keys.Pending(account), keys.Cooldown(account), keys.Halt(account)}
+	res, err := claimScript.Run(ctx, l.rdb, k, id, l.tolerance(p).Microseconds(), l.nowArg()).Slice()
+	if err != nil {
+		return 0, 0, "", fmt.Errorf("rate limiter: claim a slot for account %q: %w", account, err)
+	}
+	return parseResult(res)
+}
+
+// release gives back a booking that will not be used; best effort, because
+// an unused booking only leaves a gap in the window.
+func (l *Limiter) release(account, id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = releaseScript.Run(ctx, l.rdb, []string{keys.Slots(account), keys.Pending(account)}, id).Err()
+}
+
+// CoolDown makes every worker of the account wait d before its next call. It
+// never shortens a cool-down in force.
+func (l *Limiter) CoolDown(ctx context.Context, account string, d time.Duration, reason string) error {
+	ms := max(d.Milliseconds(), 1)
+	if err := coolDownScript.Run(ctx, l.rdb, []string{keys.Cooldown(account)}, ms, reason).Err(); err != nil {
+		return fmt.Errorf("rate limiter: start a cool-down for account %q: %w", account, err)
+	}
+	return nil
+}
+
+// Adopt makes the account's limiter use r (a lower limit LeadSquared stated)
+// for ttl. It reports whether r is lower than the policy's configured rate.
+func (l *Limiter) Adopt(ctx context.Context, account string, r Rate, p Policy, ttl time.Duration) (bool, error) {
+	if r.Calls <= 0 || r.Window <= 0 || !slower(r, p.Rate) {
+		return false, nil
+	}
+	k := keys.Adopted(account)
+	pipe := l.rdb.TxPipeline()
+	pipe.HSet(ctx, k, "calls", r.Calls, "window_us", r.Window.Microseconds())
+	pipe.Expire(ctx, k, ttl)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return false, fmt.Errorf("rate limiter: adopt %s for account %q: %w", r, account, err)
+	}
+	return true, nil
+}
+
+// Effective returns the rate the account's limiter applies now: an adopted
+// lower limit, or the policy's.
+func (l *Limiter) Effective(ctx context.Context, account string, p Policy) (Rate, error) {
+	vals, err := l.rdb.HMGet(ctx, keys.Adopted(account), "calls", "window_us").Result()
+	if err != nil {
+		return p.Rate, err
+	}
+	calls, err1 := strconv.Atoi(fmt.Sprint(vals[0]))
+	us, err2 := strconv.ParseInt(fmt.Sprint(vals[1]), 10, 64)
+	if vals[0] == nil || vals[1] == nil || err1 != nil || err2 != nil {
+		return p.Rate, nil
+	}
+	return Rate{Calls: calls, Window: time.Duration(us) * time.Microsecond}, nil
+}
+
+// slower reports whether a allows fewer calls than b over the longer window.
+func slower(a, b Rate) bool {
+	return float64(a.Calls)/a.Window.Seconds() < float64(b.Calls)/b.Window.Seconds() ||
+		(a.Window == b.Window && a.Calls < b.Calls)
+}
+
+func (l *Limiter) nowArg() string {
+	if l.now == nil {
+		return ""
+	}
+	return strconv.FormatInt(l.now().UnixMicro(), 10)
+}
+
+func parseResult(res []any) (int64, time.Duration, string, error) {
+	if len(res) != 3 {
+		return 0, 0, "", fmt.Errorf("rate limiter: unexpected script answer %v", res)
+	}
+	status, _ := res[0].(int64)
+	us, _ := res[1].(int64)
+	detail, _ := res[2].(string)
+	return status, time.Duration(us) * time.Microsecond, detail, nil
+}
+
+func sleepCtx(ctx context.Context, stop <-chan struct{}, d time.Duration) error {
+	if d <= 0 {
+		select {
+		case <-stop:
+			return ErrStopping
+		default:
+			return ctx.Err()
+		}
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-stop:
+		return ErrStopping
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,160 @@
+package worker
+
+import "github.com/redis/go-redis/v9"
+
+// The limiter's scripts. Times are microseconds since the Unix epoch. Each
+// script takes the clock from Redis (TIME) unless ARGV carries one, which only
+// tests do: so every worker on every host reads one clock, and a test can
+// stand at a window's exact edge.
+//
+// All KEYS of one call share the account's {hash tag} (see internal/keys).
+
+// bookScript books the next call slot of an account.
+//
+// KEYS[1] slots    ZSET  booking id -> slot time (granted and future slots)
+// KEYS[2] pending  ZSET  bulk bookings not yet claimed (transactional work may take them)
+// KEYS[3] cooldown STRING, PX: set while LeadSquared's limit cools down
+// KEYS[4] adopted  HASH  {calls, window_us}: a lower limit LeadSquared stated
+// KEYS[5] halt     STRING: the reason the account is halted
+// KEYS[6] daily    HASH  day number -> calls booked that UTC day
+// ARGV[1] calls per window        ARGV[2] window (us)     ARGV[3] safety margin (us)
+// ARGV[4] lane: "t" or "b"        ARGV[5] booking id      ARGV[6] daily cap (0: none)
+// ARGV[7] daily transactional reserve                     ARGV[8] now (us) or "" for Redis TIME
+//
+// The slot is the earliest time t >= now, after any cool-down, such that the
+// slot before it is at least span/calls earlier (pacing) and the calls-th slot
+// before it at least span earlier (the exact sliding window), where span is
+// the window plus the margin. A transactional booking that would wait takes
+// the earliest future bulk booking instead, and that booking moves to t.
+//
+// Returns {status, wait_us, detail}:
+//
+//	0 granted: call now              1 booked: sleep wait_us, then claim
+//	2 halted: detail is the reason   3 daily cap: wait_us until the UTC day turns
+var bookScript = redis.NewScript(`
+local now = tonumber(ARGV[8])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local halt = redis.call('GET', KEYS[5])
+if halt then return {2, 0, halt} end
+
+local calls, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local adopted = redis.call('HMGET', KEYS[4], 'calls', 'window_us')
+if adopted[1] and adopted[2] then
+  calls, window = tonumber(adopted[1]), tonumber(adopted[2])
+end
+local span = window + tonumber(ARGV[3])
+local lane, id = ARGV[4], ARGV[5]
+
+local cap = tonumber(ARGV[6])
+local day = math.floor(now / 86400000000)
+if cap > 0 then
+  local used = tonumber(redis.call('HGET', KEYS[6], day) or '0')
+  local allowed = cap
+  if lane == 'b' then allowed = cap - tonumber(ARGV[7]) end
+  if used >= allowed then return {3, (day + 1) * 86400000000 - now, ''} end
+end
+
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - span))
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - span))
+
+local at = now
+local cd = redis.call('PTTL', KEYS[3])
+if cd > 0 then at = now + cd * 1000 end
+local n = redis.call('ZCARD', KEYS[1])
+if n > 0 then
+  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  local paced = tonumber(last[2]) + math.floor(span / calls)
+  if paced > at then at = paced end
+end
+if n >= calls then
+  local kth = redis.call('ZRANGE', KEYS[1], n - calls, n - calls, 'WITHSCORES')
+  local slid = tonumber(kth[2]) + span
+  if slid > at then at = slid end
+end
+
+local mine = at
+if lane == 't' and at > now then
+  local victim = redis.call('ZRANGEBYSCORE', KEYS[2], now, '(' .. at, 'WITHSCORES', 'LIMIT', 0, 1)
+  if #victim > 0 then
+    mine = tonumber(victim[2])
+    redis.call('ZADD', KEYS[1], at, victim[1])
+    redis.call('ZADD', KEYS[2], at, victim[1])
+  end
+end
+redis.call('ZADD', KEYS[1], mine, id)
+if lane == 'b' and mine > now then redis.call('ZADD', KEYS[2], mine, id) end
+
+local ttl = math.floor((at - now + 2 * span) / 1000) + 1
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
+if cap > 0 then
+  redis.call('HINCRBY', KEYS[6], day, 1)
+  redis.call('HDEL', KEYS[6], day - 1, day - 2)
+  redis.call('EXPIRE', KEYS[6], 172800)
+end
+if mine == now then return {0, 0, ''} end
+return {1, mine - now, ''}
+`)
+
+// claimScript confirms a booking when its time has come.
+//
+// KEYS[1] slots  KEYS[2] pending  KEYS[3] cooldown  KEYS[4] halt
+// ARGV[1] booking id   ARGV[2] lateness tolerance (us)   ARGV[3] now (us) or ""
+//
+// Returns {status, wait_us, detail}:
+//
+//	0 go: call now                 1 not yet (moved by transactional work): sleep wait_us, claim again
+//	2 halted: detail is the reason 4 rebook: the booking was dropped (cool-down began, the
+//	                                  worker woke too late, or the booking expired); wait_us, then book again
+//
+// A dropped booking was never used, so removing it can only lower the
+// window's count.
+var claimScript = redis.NewScript(`
+local now = tonumber(ARGV[3])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local id = ARGV[1]
+local halt = redis.call('GET', KEYS[4])
+if halt then
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+  return {2, 0, halt}
+end
+local s = redis.call('ZSCORE', KEYS[1], id)
+if not s then return {4, 0, ''} end
+s = tonumber(s)
+if s > now then return {1, s - now, ''} end
+local cd = redis.call('PTTL', KEYS[3])
+if cd > 0 or now - s > tonumber(ARGV[2]) then
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+  if cd < 0 then cd = 0 end
+  return {4, cd * 1000, ''}
+end
+redis.call('ZREM', KEYS[2], id)
+return {0, 0, ''}
+`)
+
+// releaseScript gives back a booking that will not be used (shutdown, context
+// done). KEYS[1] slots  KEYS[2] pending  ARGV[1] booking id. Returns 1 if released.
+var releaseScript = redis.NewScript(`
+redis.call('ZREM', KEYS[2], ARGV[1])
+return redis.call('ZREM', KEYS[1], ARGV[1])
+`)
+
+// coolDownScript starts or extends an account's cool-down; it never shortens one.
+// KEYS[1] cooldown  ARGV[1] duration (ms)  ARGV[2] reason. Returns the cool-down's TTL (ms).
+var coolDownScript = redis.NewScript(`
+local cur = redis.call('PTTL', KEYS[1])
+local want = tonumber(ARGV[1])
+if cur < want then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', want)
+  return want
+end
+return cur
+`)
