@@ -124,6 +124,11 @@ func Classify(err error) Kind {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return KindTransient
 	}
+	// Checked before net.Error: *url.Error implements net.Error, and net/http
+	// wraps a caller's cancellation in one.
+	if errors.Is(err, context.Canceled) {
+		return KindUnknown
+	}
 	var ne net.Error
 	if errors.As(err, &ne) {
 		return KindTransient
