@@ -155,3 +155,20 @@ func DecodeMeta(payload []byte) (Meta, error) {
 	}
 	return m, m.check()
 }
+
+// Result is what a worker writes as a delivered task's result (asynq's
+// ResultWriter): what `notifyctl status` and asynqmon show.
+type Result struct {
+	// MessageID is LeadSquared's MessageID (system notifications).
+	MessageID string `json:"message_id,omitempty"`
+	// Message is LeadSquared's answer text (push notifications).
+	Message string `json:"message,omitempty"`
+	// DeliveredAt is when LeadSquared accepted the call.
+	DeliveredAt time.Time `json:"delivered_at"`
+	// Attempt is the attempt that succeeded (1 is the first).
+	Attempt int `json:"attempt"`
+}
+
+// ArchivedRetention is how long Redis keeps a dead-lettered task (asynq keeps
+// archived tasks 90 days); its ref stays claimed as long.
+const ArchivedRetention = 90 * 24 * time.Hour

@@ -1,0 +1,96 @@
+package worker
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/hibiken/asynq"
+
+	"github.com/lsqdispatch/lsqdispatch/leadsquared"
+)
+
+// Outcomes of one handler run, as logged and counted in lsqd_deliveries_total.
+const (
+	OutcomeDelivered   = "delivered"
+	OutcomeRetried     = "retried"      // a transient failure: retried with backoff
+	OutcomeRateLimited = "rate_limited" // LeadSquared's limit: retried after the cool-down, not a failure
+	OutcomeArchived    = "archived"     // dead-lettered: LeadSquared refused it or retries ran out
+	OutcomeHalted      = "halted"       // the account is halted: retried after the probe, not a failure
+	OutcomeHandedBack  = "handed_back"  // shutdown or daily cap: back to the queue, not a failure
+)
+
+// deferral hands a task back to asynq to run again after Delay, without
+// counting a failure: asynq keeps its retry count unchanged.
+type deferral struct {
+	Delay   time.Duration
+	Outcome string
+	Err     error
+}
+
+func (d *deferral) Error() string { return d.Err.Error() }
+func (d *deferral) Unwrap() error { return d.Err }
+
+func deferFor(d time.Duration, outcome string, err error) error {
+	return &deferral{Delay: max(d, 0), Outcome: outcome, Err: err}
+}
+
+// archive wraps err so that asynq archives the task at once.
+func archive(reason string, err error) error {
+	return fmt.Errorf("%s: %w: %w", reason, err, asynq.SkipRetry)
+}
+
+// IsFailure tells asynq whether a handler error counts as a failed attempt:
+// deferrals (rate limit, halt, daily cap, shutdown) do not.
+func IsFailure(err error) bool {
+	var d *deferral
+	return !errors.As(err, &d)
+}
+
+// Backoff is the retry schedule of transient failures.
+type Backoff struct {
+	// Initial is the first retry's delay (default 1s).
+	Initial time.Duration
+	// Max caps a delay (default 5m).
+	Max time.Duration
+	// Jitter is the randomization factor (default 0.3: ±30%).
+	Jitter float64
+}
+
+// RetryDelay returns asynq's RetryDelayFunc: a deferral's own delay, else
+// exponential backoff with jitter for the n-th retry, never shorter than a
+// Retry-After LeadSquared sent.
+func (b Backoff) RetryDelay() asynq.RetryDelayFunc {
+	return func(n int, err error, _ *asynq.Task) time.Duration {
+		var d *deferral
+		if errors.As(err, &d) {
+			return d.Delay
+		}
+		delay := b.delay(n)
+		var le *leadsquared.Error
+		if errors.As(err, &le) && le.RetryAfter > delay {
+			delay = le.RetryAfter
+		}
+		return delay
+	}
+}
+
+func (b Backoff) delay(n int) time.Duration {
+	eb := backoff.NewExponentialBackOff()
+	eb.InitialInterval = cmp.Or(b.Initial, time.Second)
+	eb.MaxInterval = cmp.Or(b.Max, 5*time.Minute)
+	eb.RandomizationFactor = b.Jitter
+	if b.Jitter == 0 {
+		eb.RandomizationFactor = 0.3
+	}
+	eb.Multiplier = 2
+	eb.MaxElapsedTime = 0
+	eb.Reset()
+	d := eb.NextBackOff()
+	for i := 0; i < n; i++ {
+		d = eb.NextBackOff()
+	}
+	return d
+}

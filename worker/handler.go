@@ -1,0 +1,263 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/lsqdispatch/lsqdispatch/internal/keys"
+	"github.com/lsqdispatch/lsqdispatch/leadsquared"
+	"github.com/lsqdispatch/lsqdispatch/tasks"
+)
+
+// handler delivers notification tasks: it waits for a slot under the
+// account's global limit, makes one LeadSquared call and maps the answer to
+// asynq's retry, archive or deferral.
+type handler struct {
+	accounts map[string]*Account
+	limiter  *Limiter
+	halts    *halts
+	rdb      redis.Cmdable
+	log      zerolog.Logger
+	metrics  *Metrics
+	stop     <-chan struct{}
+	probe    time.Duration
+	now      func() time.Time
+}
+
+// attempt is what one handler run learned, for its log line and metrics.
+type attempt struct {
+	kind    tasks.Kind
+	meta    tasks.Meta
+	number  int
+	wait    time.Duration
+	latency time.Duration
+	status  int
+	outcome string
+}
+
+// ProcessTask implements asynq.Handler.
+func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	kind, ok := tasks.KindOf(t.Type())
+	if !ok {
+		return archive("unknown task type "+strconv.Quote(t.Type()), errors.New("not a notification"))
+	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	a := &attempt{kind: kind, number: retried + 1}
+	err := h.process(ctx, t, a)
+	a.outcome = outcomeOf(err)
+	h.record(a, err)
+	return err
+}
+
+func (h *handler) process(ctx context.Context, t *asynq.Task, a *attempt) error {
+	meta, call, err := decode(a.kind, t.Payload())
+	if err != nil {
+		return archive("undecodable payload", err)
+	}
+	a.meta = meta
+	acct := h.accounts[meta.Account]
+	if acct == nil {
+		return deferFor(time.Minute, OutcomeHandedBack,
+			fmt.Errorf("account %q is not configured in this notifyd (add it to LSQ_ACCOUNTS_FILE)", meta.Account))
+	}
+	if err := call.validate(); err != nil {
+		h.expireRef(meta, tasks.ArchivedRetention)
+		return archive("invalid notification", err)
+	}
+	grant, err := h.limiter.Wait(ctx, h.stop, meta.Account, meta.Lane, acct.Policy)
+	a.wait = grant.Waited
+	if err != nil {
+		return h.waitFailed(meta, err)
+	}
+	h.metrics.LimiterWait.WithLabelValues(meta.Account, string(meta.Lane)).Observe(grant.Waited.Seconds())
+
+	start := time.Now()
+	res, err := call.send(leadsquared.WithRequestID(ctx, meta.Ref), acct.Sender)
+	a.latency = time.Since(start)
+	a.status = statusOf(err)
+	h.metrics.Latency.WithLabelValues(string(a.kind), meta.Account, strconv.Itoa(a.status)).Observe(a.latency.Seconds())
+	if err == nil {
+		return h.delivered(ctx, t, meta, res, a.number)
+	}
+	return h.failed(ctx, acct, meta, a, err)
+}
+
+// waitFailed maps a limiter error to a deferral or a retry.
+func (h *handler) waitFailed(meta tasks.Meta, err error) error {
+	var he *HaltedError
+	var de *DailyCapError
+	switch {
+	case errors.As(err, &he):
+		return deferFor(h.probe, OutcomeHalted, err)
+	case errors.As(err, &de):
+		return deferFor(de.ResumeIn, OutcomeHandedBack, err)
+	case errors.Is(err, ErrStopping):
+		return deferFor(0, OutcomeHandedBack, err)
+	}
+	return fmt.Errorf("wait for a rate-limit slot: %w", err)
+}
+
+func (h *handler) delivered(ctx context.Context, t *asynq.Task, meta tasks.Meta, res tasks.Result, n int) error {
+	res.DeliveredAt = h.now().UTC()
+	res.Attempt = n
+	if data, err := json.Marshal(res); err == nil {
+		if _, err := t.ResultWriter().Write(data); err != nil {
+			h.log.Warn().Err(err).Str("ref", meta.Ref).Msg("delivered, but the result could not be recorded")
+		}
+	}
+	h.expireRef(meta, tasks.DefaultRetention)
+	return nil
+}
+
+// failed maps LeadSquared's answer to what asynq does next.
+func (h *handler) failed(ctx context.Context, acct *Account, meta tasks.Meta, a *attempt, err error) error {
+	var le *leadsquared.Error
+	errors.As(err, &le)
+	switch leadsquared.Classify(err) {
+	case leadsquared.KindRateLimited:
+		return h.rateLimited(ctx, acct, meta, le, err)
+	case leadsquared.KindPermanent:
+		h.expireRef(meta, tasks.ArchivedRetention)
+		reason := err.Error()
+		if le != nil {
+			reason = le.Reason()
+		}
+		return archive("LeadSquared refused the notification ("+reason+")", err)
+	case leadsquared.KindCredentials, leadsquared.KindConfiguration:
+		h.halts.halt(ctx, meta.Account, err)
+		return deferFor(h.probe, OutcomeHalted, err)
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return err
+	}
+	if maxRetry, ok := asynq.GetMaxRetry(ctx); ok && a.number > maxRetry {
+		h.expireRef(meta, tasks.ArchivedRetention)
+	}
+	return err
+}
+
+// rateLimited starts the account-wide cool-down, adopts a lower stated
+// limit, and defers the task without counting a failure.
+func (h *handler) rateLimited(ctx context.Context, acct *Account, meta tasks.Meta, le *leadsquared.Error, err error) error {
+	h.metrics.RateLimited.WithLabelValues(meta.Account).Inc()
+	rate, _ := h.limiter.Effective(ctx, meta.Account, acct.Policy)
+	cool := rate.Window
+	if le != nil && le.RetryAfter > cool {
+		cool = le.RetryAfter
+	}
+	if le != nil && le.Limit != nil {
+		stated := Rate{Calls: le.Limit.Calls, Window: le.Limit.Window}
+		adopted, aerr := h.limiter.Adopt(ctx, meta.Account, stated, acct.Policy, 24*time.Hour)
+		if aerr == nil && adopted {
+			h.log.Warn().Str("account", meta.Account).Str("configured", acct.Policy.Rate.String()).
+				Str("stated", stated.String()).Msg("LeadSquared states a lower limit than configured: the limiter adopts it for 24h")
+			h.metrics.RateCalls.WithLabelValues(meta.Account).Set(float64(stated.Calls))
+			h.metrics.RateWindow.WithLabelValues(meta.Account).Set(stated.Window.Seconds())
+		}
+	}
+	if cerr := h.limiter.CoolDown(ctx, meta.Account, cool, "rate limited by LeadSquared"); cerr != nil {
+		return fmt.Errorf("%w (and the cool-down could not be set: %v)", err, cerr)
+	}
+	h.metrics.Cooldowns.WithLabelValues(meta.Account).Inc()
+	return deferFor(cool, OutcomeRateLimited, err)
+}
+
+// expireRef lets the ref be reused once Redis forgets the task.
+func (h *handler) expireRef(meta tasks.Meta, ttl time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := h.rdb.Expire(ctx, keys.Ref(meta.Account, meta.Ref), ttl).Err(); err != nil {
+		h.log.Warn().Err(err).Str("ref", meta.Ref).Msg("could not set the ref's retention")
+	}
+}
+
+func (h *handler) record(a *attempt, err error) {
+	h.metrics.Deliveries.WithLabelValues(string(a.kind), string(a.meta.Lane), a.meta.Account, a.outcome).Inc()
+	ev := h.log.Info()
+	if a.outcome == OutcomeArchived || a.outcome == OutcomeRetried {
+		ev = h.log.Warn()
+	}
+	ev = ev.Str("ref", a.meta.Ref).Str("kind", string(a.kind)).Str("account", a.meta.Account).
+		Str("lane", string(a.meta.Lane)).Int("attempt", a.number).Int("status", a.status).
+		Str("outcome", a.outcome).Dur("latency", a.latency).Dur("limiter_wait", a.wait)
+	if err != nil {
+		ev = ev.Str("error", err.Error())
+	}
+	ev.Msg("attempt")
+}
+
+func outcomeOf(err error) string {
+	var d *deferral
+	switch {
+	case err == nil:
+		return OutcomeDelivered
+	case errors.As(err, &d):
+		return d.Outcome
+	case errors.Is(err, asynq.SkipRetry):
+		return OutcomeArchived
+	}
+	return OutcomeRetried
+}
+
+func statusOf(err error) int {
+	var le *leadsquared.Error
+	if err == nil {
+		return 200
+	}
+	if errors.As(err, &le) {
+		return le.StatusCode
+	}
+	return 0
+}
+
+// call is one decoded notification, ready to validate and send.
+type call struct {
+	system *leadsquared.SystemNotification
+	push   *leadsquared.PushNotification
+}
+
+func (c call) validate() error {
+	if c.system != nil {
+		return c.system.Validate()
+	}
+	return c.push.Validate()
+}
+
+func (c call) send(ctx context.Context, s Sender) (tasks.Result, error) {
+	if c.system != nil {
+		id, err := s.SendSystem(ctx, *c.system)
+		return tasks.Result{MessageID: id}, err
+	}
+	msg, err := s.SendPush(ctx, *c.push)
+	return tasks.Result{Message: msg}, err
+}
+
+func decode(kind tasks.Kind, payload []byte) (tasks.Meta, call, error) {
+	if kind == tasks.KindPush {
+		var p tasks.PushPayload
+		if err := json.Unmarshal(payload, &p); err != nil {
+			return p.Meta, call{}, err
+		}
+		return p.Meta, call{push: &p.Body}, checkMeta(p.Meta)
+	}
+	var p tasks.SystemPayload
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return p.Meta, call{}, err
+	}
+	return p.Meta, call{system: &p.Body}, checkMeta(p.Meta)
+}
+
+func checkMeta(m tasks.Meta) error {
+	if m.Ref == "" || m.Account == "" || (m.Lane != tasks.LaneTransactional && m.Lane != tasks.LaneBulk) {
+		return fmt.Errorf("payload lacks ref, account or a valid lane (ref %q, account %q, lane %q)", m.Ref, m.Account, m.Lane)
+	}
+	return nil
+}

@@ -1,0 +1,206 @@
+package worker
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/lsqdispatch/lsqdispatch/tasks"
+)
+
+// Config configures a Server. Zero values mean the documented defaults.
+type Config struct {
+	// Queue is asynq's Redis connection (required).
+	Queue asynq.RedisConnOpt
+	// Redis is the client of the limiter, halts and refs (required); the same Redis as Queue.
+	Redis redis.UniversalClient
+	// Accounts are the LeadSquared accounts this process delivers for (at least one).
+	Accounts []Account
+	// Concurrency is the number of workers of this process, across both lanes (default 10).
+	Concurrency int
+	// ShutdownTimeout bounds a graceful shutdown (default 10s).
+	ShutdownTimeout time.Duration
+	// ProbeInterval is how often a halted account's keys are probed (default 30s).
+	ProbeInterval time.Duration
+	// TaskCheckInterval is how often an idle worker polls the queues (default 150ms).
+	TaskCheckInterval time.Duration
+	// ForwardInterval is how often due scheduled and retry tasks are moved to their queue (default 1s).
+	ForwardInterval time.Duration
+	// Backoff is the retry schedule of transient failures.
+	Backoff Backoff
+	// Logger receives one line per attempt and the server's events.
+	Logger zerolog.Logger
+	// Metrics receives the server's metrics (default: unregistered).
+	Metrics *Metrics
+}
+
+// Server runs the notification workers of one process.
+type Server struct {
+	cfg     Config
+	asynq   *asynq.Server
+	handler *handler
+	halts   *halts
+	stop    chan struct{}
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+// New validates cfg and builds a Server; Start runs it.
+func New(cfg Config) (*Server, error) {
+	cfg.Concurrency = cmp.Or(cfg.Concurrency, 10)
+	cfg.ShutdownTimeout = cmp.Or(cfg.ShutdownTimeout, 10*time.Second)
+	cfg.ProbeInterval = cmp.Or(cfg.ProbeInterval, 30*time.Second)
+	cfg.TaskCheckInterval = cmp.Or(cfg.TaskCheckInterval, 150*time.Millisecond)
+	cfg.ForwardInterval = cmp.Or(cfg.ForwardInterval, time.Second)
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	accounts := make(map[string]*Account, len(cfg.Accounts))
+	for i := range cfg.Accounts {
+		a := &cfg.Accounts[i]
+		if a.Policy.Margin == 0 {
+			a.Policy.Margin = DefaultPolicy.Margin
+		}
+		accounts[a.Name] = a
+		cfg.Metrics.RateCalls.WithLabelValues(a.Name).Set(float64(a.Policy.Rate.Calls))
+		cfg.Metrics.RateWindow.WithLabelValues(a.Name).Set(a.Policy.Rate.Window.Seconds())
+		cfg.Metrics.Halted.WithLabelValues(a.Name).Set(0)
+	}
+	s := &Server{cfg: cfg, stop: make(chan struct{})}
+	s.halts = &halts{rdb: cfg.Redis, log: cfg.Logger, metrics: cfg.Metrics, accounts: accounts,
+		interval: cfg.ProbeInterval, halted: map[string]string{}}
+	s.handler = &handler{accounts: accounts, limiter: NewLimiter(cfg.Redis), halts: s.halts,
+		rdb: cfg.Redis, log: cfg.Logger, metrics: cfg.Metrics, stop: s.stop,
+		probe: cfg.ProbeInterval, now: time.Now}
+	s.asynq = asynq.NewServer(cfg.Queue, asynq.Config{
+		Concurrency:              cfg.Concurrency,
+		Queues:                   tasks.Queues,
+		StrictPriority:           true,
+		IsFailure:                IsFailure,
+		RetryDelayFunc:           cfg.Backoff.RetryDelay(),
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		TaskCheckInterval:        cfg.TaskCheckInterval,
+		DelayedTaskCheckInterval: cfg.ForwardInterval,
+		Logger:                   asynqLogger{cfg.Logger},
+		LogLevel:                 asynq.WarnLevel,
+	})
+	return s, nil
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.Queue == nil {
+		errs = append(errs, errors.New("worker: Queue (asynq's Redis connection) is required"))
+	}
+	if c.Redis == nil {
+		errs = append(errs, errors.New("worker: Redis client is required"))
+	}
+	if len(c.Accounts) == 0 {
+		errs = append(errs, errors.New("worker: at least one account is required (set LSQ_ACCESS_KEY and LSQ_SECRET_KEY)"))
+	}
+	seen := map[string]bool{}
+	for _, a := range c.Accounts {
+		if err := a.validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if seen[a.Name] {
+			errs = append(errs, fmt.Errorf("account %q is configured twice", a.Name))
+		}
+		seen[a.Name] = true
+	}
+	if c.Concurrency < 1 {
+		errs = append(errs, fmt.Errorf("worker: concurrency %d must be at least 1", c.Concurrency))
+	}
+	return errors.Join(errs...)
+}
+
+// Start starts the workers and the halted-account prober; it returns at once.
+func (s *Server) Start() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	if err := s.asynq.Start(s.handler); err != nil {
+		cancel()
+		return fmt.Errorf("start workers: %w", err)
+	}
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.halts.run(ctx) }()
+	return nil
+}
+
+// Shutdown stops taking tasks, hands back tasks still waiting for a slot
+// (without calling LeadSquared), lets in-flight calls finish within the
+// shutdown timeout, and returns. Safe to call more than once.
+func (s *Server) Shutdown() {
+	s.once.Do(func() {
+		// Order matters: stop fetching first, so no new task starts; then
+		// release the waiters, whose tasks go back to their queue; then wait
+		// for in-flight calls (asynq requeues what outlives the timeout).
+		s.asynq.Stop()
+		close(s.stop)
+		s.asynq.Shutdown()
+		if s.cancel != nil {
+			s.cancel()
+		}
+		s.wg.Wait()
+	})
+}
+
+// Halted returns the accounts halted by a credentials or configuration fault,
+// with their reasons.
+func (s *Server) Halted() map[string]string { return s.halts.snapshot() }
+
+// Ready reports why the server cannot deliver now: Redis unreachable or an
+// account halted. nil means ready.
+func (s *Server) Ready(ctx context.Context) error {
+	if err := s.cfg.Redis.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis unreachable: %w", err)
+	}
+	halted := s.Halted()
+	if len(halted) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(halted))
+	for n, r := range halted {
+		names = append(names, fmt.Sprintf("%s (%s)", n, r))
+	}
+	sort.Strings(names)
+	return fmt.Errorf("halted by a credentials or configuration fault: %s", strings.Join(names, ", "))
+}
+
+// CheckKeys asks LeadSquared whom each account's keys belong to.
+func CheckKeys(ctx context.Context, accounts []Account) map[string]error {
+	out := make(map[string]error, len(accounts))
+	for _, a := range accounts {
+		_, err := a.Sender.CheckKeys(ctx)
+		out[a.Name] = err
+	}
+	return out
+}
+
+// asynqLogger sends asynq's own messages to zerolog.
+type asynqLogger struct{ l zerolog.Logger }
+
+func (a asynqLogger) Debug(args ...any) {
+	a.l.Debug().Str("component", "asynq").Msg(fmt.Sprint(args...))
+}
+func (a asynqLogger) Info(args ...any) { a.l.Info().Str("component", "asynq").Msg(fmt.Sprint(args...)) }
+func (a asynqLogger) Warn(args ...any) { a.l.Warn().Str("component", "asynq").Msg(fmt.Sprint(args...)) }
+func (a asynqLogger) Error(args ...any) {
+	a.l.Error().Str("component", "asynq").Msg(fmt.Sprint(args...))
+}
+func (a asynqLogger) Fatal(args ...any) {
+	a.l.Fatal().Str("component", "asynq").Msg(fmt.Sprint(args...))
+}
