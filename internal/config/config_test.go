@@ -1,0 +1,107 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lsqdispatch/lsqdispatch/worker"
+)
+
+func env(m map[string]string) Getenv { return func(k string) string { return m[k] } }
+
+func TestFromEnv_DefaultsAndDefaultAccount(t *testing.T) {
+	t.Parallel()
+	c, err := FromEnv(env(map[string]string{EnvRedisURL: "redis://x:6379/0", EnvAccessKey: "a", EnvSecretKey: "s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Concurrency != 10 || c.HTTPAddr != DefaultHTTPAddr || c.ShutdownTimeout != 10*time.Second || c.LogFormat != "json" {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if len(c.Accounts) != 1 || c.Accounts[0].Name != "default" || c.Accounts[0].Region != "sg" ||
+		c.Accounts[0].Policy.Rate != (worker.Rate{Calls: 25, Window: 5 * time.Second}) {
+		t.Fatalf("default account: %+v", c.Accounts)
+	}
+}
+
+func TestFromEnv_ReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	_, err := FromEnv(env(map[string]string{EnvConcurrency: "zero", EnvRegion: "mars", EnvRateLimit: "fast",
+		EnvAccessKey: "a", EnvSecretKey: "s", EnvLogFormat: "xml"}))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{EnvRedisURL, EnvConcurrency, EnvRegion, EnvRateLimit, EnvLogFormat} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s: %v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "secret") && strings.Contains(err.Error(), "=s") {
+		t.Errorf("error shows a key: %v", err)
+	}
+}
+
+func TestParseRate(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]worker.Rate{
+		"25/5s": {Calls: 25, Window: 5 * time.Second}, "pro": {Calls: 5, Window: 5 * time.Second},
+		"Lite": {Calls: 2, Window: 5 * time.Second}, "10/s": {Calls: 10, Window: time.Second},
+		"100/1m": {Calls: 100, Window: time.Minute},
+	} {
+		got, err := ParseRate(in)
+		if err != nil || got != want {
+			t.Errorf("ParseRate(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "25", "0/5s", "25/0s", "x/5s", "25/5parsecs", "gold"} {
+		if _, err := ParseRate(bad); err == nil {
+			t.Errorf("ParseRate(%q): no error", bad)
+		}
+	}
+}
+
+func TestLoadAccounts(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "secret")
+	os.WriteFile(secretFile, []byte("s3cret\n"), 0o600)
+	good := filepath.Join(dir, "accounts.yaml")
+	os.WriteFile(good, []byte(`accounts:
+  acme:
+    region: us11
+    access_key_env: ACME_ACCESS
+    secret_key_file: `+secretFile+`
+    rate_limit: pro
+    daily_limit: 1000
+`), 0o600)
+	c, err := FromEnv(env(map[string]string{EnvRedisURL: "redis://x", EnvAccountsFile: good, "ACME_ACCESS": "ak"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Accounts) != 1 {
+		t.Fatalf("accounts: %v", c.Accounts)
+	}
+	a := c.Accounts[0]
+	if a.Name != "acme" || a.AccessKey != "ak" || a.SecretKey != "s3cret" || a.Policy.Rate.Calls != 5 ||
+		a.Policy.DailyLimit != 1000 || a.Policy.DailyReserve != 100 {
+		t.Fatalf("acme: %+v", a)
+	}
+	if strings.Contains(a.String(), "s3cret") || strings.Contains(a.String(), "ak") {
+		t.Fatalf("String shows a key: %s", a)
+	}
+
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("accounts:\n  x:\n    regoin: us11\n"), 0o600)
+	if _, err := LoadAccounts(bad, env(nil)); err == nil || !strings.Contains(err.Error(), "regoin") {
+		t.Fatalf("unknown field: %v", err)
+	}
+	missing := filepath.Join(dir, "missing.yaml")
+	os.WriteFile(missing, []byte("accounts:\n  x:\n    access_key_env: NOPE\n    secret_key: s\n    rate_limit: 5/0s\n"), 0o600)
+	_, err = LoadAccounts(missing, env(nil))
+	if err == nil || !strings.Contains(err.Error(), "accounts.x.access_key_env") || !strings.Contains(err.Error(), "accounts.x.rate_limit") {
+		t.Fatalf("want both problems named: %v", err)
+	}
+}
