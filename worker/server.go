@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/lsqdispatch/lsqdispatch/leadsquared"
 	"github.com/lsqdispatch/lsqdispatch/tasks"
 )
 
@@ -180,16 +181,6 @@ func (s *Server) Ready(ctx context.Context) error {
 	return fmt.Errorf("halted by a credentials or configuration fault: %s", strings.Join(names, ", "))
 }
 
-// CheckKeys asks LeadSquared whom each account's keys belong to.
-func CheckKeys(ctx context.Context, accounts []Account) map[string]error {
-	out := make(map[string]error, len(accounts))
-	for _, a := range accounts {
-		_, err := a.Sender.CheckKeys(ctx)
-		out[a.Name] = err
-	}
-	return out
-}
-
 // asynqLogger sends asynq's own messages to zerolog.
 type asynqLogger struct{ l zerolog.Logger }
 
@@ -203,4 +194,26 @@ func (a asynqLogger) Error(args ...any) {
 }
 func (a asynqLogger) Fatal(args ...any) {
 	a.l.Fatal().Str("component", "asynq").Msg(fmt.Sprint(args...))
+}
+
+// Verify asks LeadSquared whom each account's keys belong to, as notifyd
+// does at start-up. An account whose keys are refused (401, 403) or whose
+// host is wrong (404) is halted at once, so that no task burns a call on it;
+// other failures are returned for the caller to log.
+func (s *Server) Verify(ctx context.Context) map[string]error {
+	out := make(map[string]error, len(s.cfg.Accounts))
+	for _, a := range s.cfg.Accounts {
+		user, err := a.Sender.CheckKeys(ctx)
+		switch leadsquared.Classify(err) {
+		case leadsquared.KindCredentials, leadsquared.KindConfiguration:
+			s.halts.halt(ctx, a.Name, err)
+		case leadsquared.KindUnknown:
+			if err == nil {
+				s.cfg.Logger.Info().Str("account", a.Name).Str("user", user.Name).Str("role", user.Role).
+					Str("api_host", user.APIHost()).Msg("LeadSquared accepts the account's keys")
+			}
+		}
+		out[a.Name] = err
+	}
+	return out
 }

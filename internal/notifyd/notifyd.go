@@ -1,0 +1,224 @@
+// Package notifyd is the notifyd command: it runs the workers from the
+// environment (see internal/config), serves health, readiness and metrics,
+// and shuts down gracefully.
+package notifyd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/lsqdispatch/lsqdispatch/internal/config"
+	"github.com/lsqdispatch/lsqdispatch/worker"
+)
+
+const usage = `notifyd delivers LeadSquared notifications from Redis under one global rate limit.
+
+Usage:
+  notifyd          run the workers (configuration from the environment; see README)
+  notifyd check    verify Redis, the keys and the region of every account, then exit
+  notifyd demo     run a self-contained demo (embedded Redis and LeadSquared sandbox)
+  notifyd version  print the version
+
+Exit codes: 0 done, 2 configuration or Redis error.
+`
+
+// Commands maps sub-commands to their implementations; demo registers itself.
+var Commands = map[string]func(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) int{}
+
+// Run runs notifyd with args (without the program name) and returns the exit code.
+func Run(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		return serve(ctx, getenv, stderr)
+	}
+	switch args[0] {
+	case "check":
+		return check(ctx, getenv, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "notifyd", Version())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	if cmd, ok := Commands[args[0]]; ok {
+		return cmd(ctx, args[1:], getenv, stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "notifyd: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+// Version is the build's version (set with -ldflags on leadsquared.Version).
+func Version() string { return leadsquaredVersion() }
+
+// Process is one running notifyd: its workers and HTTP listener.
+type Process struct {
+	Config   *config.Config
+	Log      zerolog.Logger
+	Redis    redis.UniversalClient
+	Registry *prometheus.Registry
+	Server   *worker.Server
+	http     *http.Server
+	listener net.Listener
+}
+
+// Options adjust a Process beyond the environment (the demo and tests use them).
+type Options struct {
+	// Worker overrides worker settings after they are built from the config.
+	Worker func(*worker.Config)
+	// UI, when set, is mounted at /monitoring/.
+	UI func(p *Process) (http.Handler, error)
+}
+
+// Start builds and starts a notifyd process: the HTTP listener first, so that
+// health and readiness answer at once, then the key check, then the workers.
+func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Options) (*Process, error) {
+	p := &Process{Config: cfg, Log: log, Registry: prometheus.NewRegistry()}
+	p.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	queue, rdb, err := redisClients(cfg.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	p.Redis = rdb
+	wcfg := worker.Config{Queue: queue, Redis: rdb, Concurrency: cfg.Concurrency,
+		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, Metrics: worker.NewMetrics(p.Registry)}
+	for _, a := range cfg.Accounts {
+		c, err := a.Client()
+		if err != nil {
+			return nil, err
+		}
+		wcfg.Accounts = append(wcfg.Accounts, worker.Account{Name: a.Name, Sender: c, Policy: a.Policy})
+	}
+	if opts.Worker != nil {
+		opts.Worker(&wcfg)
+	}
+	if p.Server, err = worker.New(wcfg); err != nil {
+		return nil, err
+	}
+	if err := p.startHTTP(opts); err != nil {
+		return nil, err
+	}
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		log.Error().Err(err).Msg("Redis does not answer yet: notifyd keeps trying and reports not ready")
+	}
+	vctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	for name, err := range p.Server.Verify(vctx) {
+		if err != nil {
+			log.Error().Str("account", name).Err(err).Msg("key check failed")
+		}
+	}
+	cancel()
+	if err := p.Server.Start(); err != nil {
+		p.Stop()
+		return nil, err
+	}
+	log.Info().Int("concurrency", cfg.Concurrency).Int("accounts", len(cfg.Accounts)).
+		Str("http", p.Addr()).Msg("notifyd started")
+	return p, nil
+}
+
+// Addr is the HTTP listener's address, or "" when it is off.
+func (p *Process) Addr() string {
+	if p.listener == nil {
+		return ""
+	}
+	return p.listener.Addr().String()
+}
+
+// Stop shuts the workers down gracefully, then the HTTP listener.
+func (p *Process) Stop() {
+	if p.Server != nil {
+		p.Server.Shutdown()
+	}
+	if p.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = p.http.Shutdown(ctx)
+		cancel()
+	}
+	if p.Redis != nil {
+		_ = p.Redis.Close()
+	}
+}
+
+func serve(ctx context.Context, getenv config.Getenv, stderr io.Writer) int {
+	cfg, err := config.FromEnv(getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "notifyd: configuration:\n%s\n", indent(err))
+		return 2
+	}
+	log := NewLogger(cfg, stderr)
+	p, err := Start(ctx, cfg, log, Options{UI: DefaultUI})
+	if err != nil {
+		log.Error().Err(err).Msg("notifyd could not start")
+		return 2
+	}
+	<-ctx.Done()
+	log.Info().Dur("timeout", cfg.ShutdownTimeout).Msg("shutting down: no new tasks; waiting tasks go back to their queue; in-flight calls finish")
+	p.Stop()
+	log.Info().Msg("notifyd stopped")
+	return 0
+}
+
+// NewLogger returns notifyd's logger (JSON or console) at the configured level.
+func NewLogger(cfg *config.Config, w io.Writer) zerolog.Logger {
+	if cfg.LogFormat == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: !isTerminal(w)}
+	}
+	return zerolog.New(w).Level(cfg.LogLevel).With().Timestamp().Logger()
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// redisClients builds asynq's connection and the go-redis client from one URL.
+func redisClients(url string) (asynq.RedisConnOpt, redis.UniversalClient, error) {
+	queue, err := asynq.ParseRedisURI(url)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %v (expected redis://[user:pass@]host:port/db or rediss://…)", config.EnvRedisURL, redactErr(err, url))
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %v", config.EnvRedisURL, redactErr(err, url))
+	}
+	return queue, redis.NewClient(opts), nil
+}
+
+func indent(err error) string {
+	var b []byte
+	for _, line := range splitLines(err.Error()) {
+		b = append(b, "  "+line+"\n"...)
+	}
+	return string(b[:max(len(b)-1, 0)])
+}
+
+func splitLines(s string) []string {
+	var out []string
+	for len(s) > 0 {
+		i := 0
+		for i < len(s) && s[i] != '\n' {
+			i++
+		}
+		out = append(out, s[:i])
+		if i < len(s) {
+			i++
+		}
+		s = s[i:]
+	}
+	return out
+}
