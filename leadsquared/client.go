@@ -274,8 +274,10 @@ func (c Client) String() string { return "leadsquared.Client{BaseURL:" + c.base 
 func (c Client) GoString() string { return c.String() }
 
 // SendSystem sends a Converse system notification and returns LeadSquared's
-// MessageID. The body is validated first: an invalid one returns its
-// *ValidationError and is never sent. Any other failure is an *Error.
+// MessageID (empty if a successful answer carried none). The body is
+// validated first: an invalid one returns its *ValidationError and is never
+// sent. An answer that is not "Success":true is an *Error, as is any other
+// failure.
 func (c *Client) SendSystem(ctx context.Context, n SystemNotification) (messageID string, err error) {
 	if err := n.Validate(); err != nil {
 		return "", err
