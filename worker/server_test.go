@@ -1,0 +1,288 @@
+package worker_test
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/lsqdispatch/lsqdispatch/internal/keys"
+	"github.com/lsqdispatch/lsqdispatch/internal/sandbox"
+	"github.com/lsqdispatch/lsqdispatch/internal/testutil"
+	"github.com/lsqdispatch/lsqdispatch/leadsquared"
+	"github.com/lsqdispatch/lsqdispatch/tasks"
+	"github.com/lsqdispatch/lsqdispatch/worker"
+)
+
+const (
+	accessKey = "test-access-key-0001"
+	secretKey = "test-secret-key-0001"
+	userID    = "2f5508b5-f7ed-11ea-b39f-122cab85b441"
+)
+
+type serverBundle struct {
+	redis   *testutil.Redis
+	rdb     *redis.Client
+	sandbox *sandbox.Server
+	url     string
+	client  *asynq.Client
+	insp    *asynq.Inspector
+}
+
+func setupServer(t *testing.T, sb sandbox.Config) *serverBundle {
+	t.Helper()
+	r := testutil.StartRedis(t)
+	sb.AccessKey, sb.SecretKey = accessKey, secretKey
+	s, err := sandbox.New(sb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s)
+	t.Cleanup(hs.Close)
+	b := &serverBundle{redis: r, rdb: r.Client(), sandbox: s, url: hs.URL,
+		client: asynq.NewClient(asynq.RedisClientOpt{Addr: r.Addr}),
+		insp:   asynq.NewInspector(asynq.RedisClientOpt{Addr: r.Addr})}
+	t.Cleanup(func() { b.client.Close(); b.insp.Close() })
+	return b
+}
+
+func (b *serverBundle) sender(t *testing.T, secret string) *leadsquared.Client {
+	t.Helper()
+	c, err := leadsquared.NewClient(leadsquared.Config{BaseURL: b.url, AccessKey: accessKey, SecretKey: secret, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// start runs a worker server with fast retries for tests.
+func (b *serverBundle) start(t *testing.T, sender worker.Sender, p worker.Policy, tweak ...func(*worker.Config)) *worker.Server {
+	t.Helper()
+	cfg := worker.Config{
+		Queue: asynq.RedisClientOpt{Addr: b.redis.Addr}, Redis: b.rdb,
+		Accounts:    []worker.Account{{Name: tasks.DefaultAccount, Sender: sender, Policy: p}},
+		Concurrency: 4, ShutdownTimeout: 3 * time.Second, ProbeInterval: 200 * time.Millisecond,
+		TaskCheckInterval: 50 * time.Millisecond, ForwardInterval: 100 * time.Millisecond,
+		Backoff: worker.Backoff{Initial: 100 * time.Millisecond, Max: 200 * time.Millisecond},
+		Logger:  zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
+	}
+	for _, f := range tweak {
+		f(&cfg)
+	}
+	s, err := worker.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+func (b *serverBundle) enqueueSystem(t *testing.T, ref string, lane tasks.Lane, mutate ...func(*leadsquared.SystemNotification)) {
+	t.Helper()
+	body := leadsquared.SystemNotification{Type: "Lead", ToUser: userID,
+		CardContents:   leadsquared.CardContents{Message: "New lead " + ref},
+		ExternalSource: &leadsquared.ExternalSource{ExternalReferenceId: ref}}
+	for _, m := range mutate {
+		m(&body)
+	}
+	task, err := tasks.NewSystemTask(tasks.SystemPayload{
+		Meta: tasks.Meta{Ref: ref, Account: tasks.DefaultAccount, Lane: lane, EnqueuedAt: time.Now()}, Body: body})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.client.Enqueue(task); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (b *serverBundle) taskInfo(t *testing.T, lane tasks.Lane, ref string) *asynq.TaskInfo {
+	t.Helper()
+	info, err := b.insp.GetTaskInfo(string(lane), tasks.TaskID(tasks.DefaultAccount, ref))
+	if err != nil {
+		t.Fatalf("task %s: %v", ref, err)
+	}
+	return info
+}
+
+func (b *serverBundle) waitState(t *testing.T, lane tasks.Lane, ref string, state asynq.TaskState) *asynq.TaskInfo {
+	t.Helper()
+	var info *asynq.TaskInfo
+	testutil.Eventually(t, 15*time.Second, func() bool {
+		info, _ = b.insp.GetTaskInfo(string(lane), tasks.TaskID(tasks.DefaultAccount, ref))
+		return info != nil && info.State == state
+	}, "task %s never reached %s (last: %+v)", ref, state, info)
+	return info
+}
+
+var fast = worker.Policy{Rate: worker.Rate{Calls: 50, Window: time.Second}, Margin: 10 * time.Millisecond}
+
+func TestServer_DeliversRetriesAndArchives(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, sandbox.Config{Limit: -1, Faults: sandbox.Faults{Scripts: []sandbox.Script{
+		{Ref: "flaky", FirstN: 2, Status: 500}, {Ref: "refused", FirstN: 1, Status: 400}}}})
+	for _, ref := range []string{"ok", "flaky", "refused"} {
+		b.enqueueSystem(t, ref, tasks.LaneTransactional)
+	}
+	if err := b.rdb.Set(context.Background(), keys.Ref(tasks.DefaultAccount, "ok"), "transactional", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	b.start(t, b.sender(t, secretKey), fast)
+
+	ok := b.waitState(t, tasks.LaneTransactional, "ok", asynq.TaskStateCompleted)
+	if len(ok.Result) == 0 {
+		t.Fatal("no result written for a delivered task")
+	}
+	if ttl := b.rdb.TTL(context.Background(), keys.Ref(tasks.DefaultAccount, "ok")).Val(); ttl <= 0 || ttl > tasks.DefaultRetention {
+		t.Fatalf("ref TTL after delivery = %s, want the retention", ttl)
+	}
+	flaky := b.waitState(t, tasks.LaneTransactional, "flaky", asynq.TaskStateCompleted)
+	if flaky.Retried != 2 {
+		t.Errorf("flaky retried %d times, want 2", flaky.Retried)
+	}
+	refused := b.waitState(t, tasks.LaneTransactional, "refused", asynq.TaskStateArchived)
+	if refused.LastErr == "" {
+		t.Error("archived task has no reason")
+	}
+	st := b.sandbox.Stats()
+	if st.PerRef["refused"] != 0 || countCalls(b.sandbox, "refused") != 1 {
+		t.Errorf("the 400 ref was called %d times, want exactly 1", countCalls(b.sandbox, "refused"))
+	}
+	if st.PerRef["ok"] != 1 || st.PerRef["flaky"] != 1 {
+		t.Errorf("deliveries per ref: %v", st.PerRef)
+	}
+}
+
+func countCalls(s *sandbox.Server, ref string) int {
+	n := 0
+	for _, c := range s.Calls() {
+		if c.Ref == ref {
+			n++
+		}
+	}
+	return n
+}
+
+func TestServer_RateLimitCoolsDownWithoutFailing(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, sandbox.Config{Limit: -1, Faults: sandbox.Faults{Burst429: 1, RetryAfter: time.Second}})
+	b.enqueueSystem(t, "limited", tasks.LaneTransactional)
+	b.start(t, b.sender(t, secretKey), fast)
+	info := b.waitState(t, tasks.LaneTransactional, "limited", asynq.TaskStateCompleted)
+	if info.Retried != 0 {
+		t.Errorf("a rate-limited attempt counted as a failure: retried %d", info.Retried)
+	}
+	calls := b.sandbox.Calls()
+	if len(calls) != 2 || calls[1].Time.Sub(calls[0].Time) < 900*time.Millisecond {
+		t.Fatalf("want the retry after the 1s cool-down; calls: %+v", calls)
+	}
+}
+
+// switchSender answers with the broken client until fixed is set: the
+// operator fixing keys at LeadSquared.
+type switchSender struct {
+	broken, good *leadsquared.Client
+	fixed        atomic.Bool
+}
+
+func (s *switchSender) pick() *leadsquared.Client {
+	if s.fixed.Load() {
+		return s.good
+	}
+	return s.broken
+}
+func (s *switchSender) SendSystem(ctx context.Context, n leadsquared.SystemNotification) (string, error) {
+	return s.pick().SendSystem(ctx, n)
+}
+func (s *switchSender) SendPush(ctx context.Context, n leadsquared.PushNotification) (string, error) {
+	return s.pick().SendPush(ctx, n)
+}
+func (s *switchSender) CheckKeys(ctx context.Context) (*leadsquared.User, error) {
+	return s.pick().CheckKeys(ctx)
+}
+
+func TestServer_CredentialsFaultHaltsThenResumes(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, sandbox.Config{Limit: -1})
+	sw := &switchSender{broken: b.sender(t, "wrong-secret-key-0001"), good: b.sender(t, secretKey)}
+	for _, ref := range []string{"a", "b", "c"} {
+		b.enqueueSystem(t, ref, tasks.LaneTransactional)
+	}
+	srv := b.start(t, sw, fast)
+	testutil.Eventually(t, 10*time.Second, func() bool { return len(srv.Halted()) == 1 }, "account never halted")
+	if err := srv.Ready(context.Background()); err == nil {
+		t.Fatal("ready while halted")
+	}
+	for _, ref := range []string{"a", "b", "c"} {
+		info := b.taskInfo(t, tasks.LaneTransactional, ref)
+		if info.State == asynq.TaskStateArchived || info.Retried != 0 {
+			t.Fatalf("task %s burnt retries or was archived while halted: %+v", ref, info)
+		}
+	}
+	sw.fixed.Store(true)
+	for _, ref := range []string{"a", "b", "c"} {
+		b.waitState(t, tasks.LaneTransactional, ref, asynq.TaskStateCompleted)
+	}
+	if err := srv.Ready(context.Background()); err != nil {
+		t.Fatalf("not ready after the keys were fixed: %v", err)
+	}
+}
+
+func TestServer_ShutdownHandsBackWaitingTasks(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, sandbox.Config{Limit: -1})
+	slow := worker.Policy{Rate: worker.Rate{Calls: 1, Window: time.Hour}}
+	b.enqueueSystem(t, "first", tasks.LaneBulk)
+	srv := b.start(t, b.sender(t, secretKey), slow)
+	b.waitState(t, tasks.LaneBulk, "first", asynq.TaskStateCompleted)
+	b.enqueueSystem(t, "second", tasks.LaneBulk)
+	b.waitState(t, tasks.LaneBulk, "second", asynq.TaskStateActive)
+
+	done := make(chan struct{})
+	go func() { srv.Shutdown(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("shutdown did not finish within the timeout")
+	}
+	info := b.taskInfo(t, tasks.LaneBulk, "second")
+	if info.State == asynq.TaskStateActive || info.State == asynq.TaskStateArchived || info.Retried != 0 {
+		t.Fatalf("waiting task after shutdown: state %s retried %d; want back in the queue, no failure", info.State, info.Retried)
+	}
+	if n := countCalls(b.sandbox, "second"); n != 0 {
+		t.Fatalf("the handed-back task called LeadSquared %d times", n)
+	}
+}
+
+func TestServer_PoisonPayloadIsArchived(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, sandbox.Config{Limit: -1})
+	_, err := b.client.Enqueue(asynq.NewTask(tasks.TypeSystem, []byte(`{"ref":`)),
+		asynq.Queue(string(tasks.LaneTransactional)), asynq.TaskID("poison"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.start(t, b.sender(t, secretKey), fast)
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		info, err := b.insp.GetTaskInfo(string(tasks.LaneTransactional), "poison")
+		return err == nil && info.State == asynq.TaskStateArchived
+	}, "poison task not archived")
+	if got := b.sandbox.Stats().Total; got != 0 {
+		t.Fatalf("a poison task called LeadSquared %d times", got)
+	}
+}
+
+func TestIsFailure(t *testing.T) {
+	t.Parallel()
+	if !worker.IsFailure(errors.New("boom")) {
+		t.Fatal("a plain error is a failure")
+	}
+}
