@@ -4,43 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"sync/atomic"
+	"time"
 
 	"github.com/lsqdispatch/lsqdispatch/leadsquared"
+	"github.com/lsqdispatch/lsqdispatch/leadsquared/leadsquaredtest"
 )
 
-// fakeLeadSquared stands in for LeadSquared: it answers the three APIs the
-// way LeadSquared's docs show, and refuses every call after the first
-// `allowed` with its rate-limit answer.
-func fakeLeadSquared(allowed int32) *httptest.Server {
-	var calls atomic.Int32
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if r.Header.Get(leadsquared.SecretKeyHeader) != "example-secret" {
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		if calls.Add(1) > allowed {
-			w.Header().Set("Retry-After", "5")
-			w.WriteHeader(http.StatusTooManyRequests)
-			io.WriteString(w, `{"Status":"Error","ExceptionType":"MXAPIRateLimitExceededException","ExceptionMessage":"API calls exceeded the limit of 25 in 5 second(s)"}`)
-			return
-		}
-		switch r.URL.Path {
-		case leadsquared.DefaultSystemNotificationPath:
-			io.WriteString(w, `{"MessageID":"3ed50a6c-15cf-4cf1-8d1a-f87cc33f9d64_1603193012260","Success":true}`)
-		case leadsquared.PushPath:
-			io.WriteString(w, `{"Status":"Success","Message":{"Message":"Message broadcasted successfully"}}`)
-		case leadsquared.KeyCheckPath:
-			io.WriteString(w, `{"Id":"1a50c565-8525-11ea-a93b-0aa4c559f4ca","Name":"Yogesh","Role":"Administrator",`+
-				`"OrgId":"3b1041a3-8374-11e7-8758-0a106ee76b21","LSQCommonServiceURLs":{"api":"api-in21.leadsquared.com"}}`)
-		default:
-			w.WriteHeader(http.StatusNotFound)
-		}
-	}))
+// newExampleServer starts a local LeadSquared (leadsquaredtest) that accepts
+// the example's keys and allows limit calls per 5 seconds.
+func newExampleServer(limit int) *leadsquaredtest.Server {
+	return leadsquaredtest.NewServer(leadsquaredtest.Config{
+		AccessKey: "example-access",
+		SecretKey: "example-secret",
+		Limit:     limit,
+		Faults:    leadsquaredtest.Faults{RetryAfter: 5 * time.Second},
+	})
 }
 
 func newExampleClient(baseURL string) *leadsquared.Client {
@@ -56,7 +34,7 @@ func newExampleClient(baseURL string) *leadsquared.Client {
 }
 
 func ExampleClient_SendSystem() {
-	srv := fakeLeadSquared(10)
+	srv := newExampleServer(25)
 	defer srv.Close()
 	c := newExampleClient(srv.URL)
 
@@ -74,12 +52,12 @@ func ExampleClient_SendSystem() {
 		fmt.Println("error:", err)
 		return
 	}
-	fmt.Println("MessageID:", id)
-	// Output: MessageID: 3ed50a6c-15cf-4cf1-8d1a-f87cc33f9d64_1603193012260
+	fmt.Println("MessageID received:", id != "") // e.g. 3ed50a6c-15cf-4cf1-8d1a-f87cc33f9d64_1603193012260
+	// Output: MessageID received: true
 }
 
 func ExampleClient_SendPush() {
-	srv := fakeLeadSquared(10)
+	srv := newExampleServer(25)
 	defer srv.Close()
 	c := newExampleClient(srv.URL)
 
@@ -97,7 +75,7 @@ func ExampleClient_SendPush() {
 }
 
 func ExampleClient_CheckKeys() {
-	srv := fakeLeadSquared(10)
+	srv := newExampleServer(25)
 	defer srv.Close()
 	c := newExampleClient(srv.URL)
 
@@ -106,15 +84,28 @@ func ExampleClient_CheckKeys() {
 		fmt.Println("error:", err)
 		return
 	}
-	fmt.Printf("keys of %s (%s); account API host %s\n", u.Name, u.Role, u.APIHost())
-	// Output: keys of Yogesh (Administrator); account API host api-in21.leadsquared.com
+	fmt.Println("keys of an", u.Role) // also u.Name, u.OrgId, and u.APIHost() to pick the region
+	// Output: keys of an Administrator
+}
+
+// Keys that LeadSquared refuses are KindCredentials: fix the configuration.
+func ExampleClient_CheckKeys_refused() {
+	srv := newExampleServer(25)
+	defer srv.Close()
+	c, _ := leadsquared.NewClient(leadsquared.Config{BaseURL: srv.URL, AccessKey: "example-access", SecretKey: "wrong"})
+
+	_, err := c.CheckKeys(context.Background())
+	fmt.Println("kind:", leadsquared.Classify(err))
+	// Output: kind: credentials
 }
 
 // A failed call is an *Error; Classify says what to do about it.
 func ExampleClassify() {
-	srv := fakeLeadSquared(0) // every call is over the limit
+	srv := newExampleServer(1) // one call per 5 seconds
 	defer srv.Close()
 	c := newExampleClient(srv.URL)
+
+	_, _ = c.SendPush(context.Background(), leadsquared.PushNotification{Title: "t", Content: "c"})
 
 	_, err := c.SendPush(context.Background(), leadsquared.PushNotification{Title: "t", Content: "c"})
 	fmt.Println("kind:", leadsquared.Classify(err))
@@ -130,7 +121,7 @@ func ExampleClassify() {
 	// Output:
 	// kind: rate_limited
 	// retry after: 5s
-	// stated limit: 25/5s
+	// stated limit: 1/5s
 	// kind: permanent
 }
 
