@@ -8,6 +8,18 @@
 // before a call spends any of the account's rate budget, and reports every
 // problem of a body at once as a [*ValidationError].
 //
+// # Client
+//
+// [NewClient] builds a [Client] for a region ("sg", "us11", "in21", "in22",
+// "ir31", "ca12") or an explicit base URL (https, or http on loopback for the
+// sandbox). [Client.SendSystem] and [Client.SendPush] validate the body, make
+// one call and return LeadSquared's MessageID or message; [Client.CheckKeys]
+// asks whom the keys belong to. Every call takes a context and a per-call
+// timeout, reuses connections, and never follows redirects (they would carry
+// the key headers elsewhere). The Converse system notification's path is
+// published only as an image: [DefaultSystemNotificationPath] is a
+// placeholder to check against the account's API docs.
+//
 // # Errors
 //
 // Every failed call returns an [*Error] whose [Kind] says what the caller
