@@ -188,7 +188,8 @@ func (r *recorder) snapshot() Stats {
 	st := r.stats
 	st.ByStatus = maps.Clone(r.stats.ByStatus)
 	st.PerRef = maps.Clone(r.stats.PerRef)
-	st.DuplicateRefs = slices.Sorted(slices.Values(r.dups))
+	st.DuplicateRefs = append([]string{}, r.dups...) // [] rather than null in JSON
+	slices.Sort(st.DuplicateRefs)
 	return st
 }
 

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lsqdispatch/lsqdispatch/internal/sandbox"
+	"github.com/lsqdispatch/lsqdispatch/leadsquared"
+)
+
+// Environment variables lsq-sandbox reads; the flags win over them.
+const (
+	envAccessKey = "LSQ_SANDBOX_ACCESS_KEY"
+	envSecretKey = "LSQ_SANDBOX_SECRET_KEY"
+)
+
+const defaultAddr = "127.0.0.1:8089"
+
+// shutdownTimeout bounds the wait for calls in progress on SIGTERM.
+const shutdownTimeout = 5 * time.Second
+
+// plans are LeadSquared's limits per 5 seconds by plan.
+var plans = map[string]int{"lite": 2, "pro": 5, "super": 10, "basic": 10, "standard": 15, "enterprise": 25}
+
+const planNames = "lite (2), pro (5), super (10), basic (10), standard (15) or enterprise (25)"
+
+// options is the parsed command line.
+type options struct {
+	addr string
+	log  bool
+	cfg  sandbox.Config
+}
+
+// scripts collects repeated --script ref:N:status flags.
+type scripts []sandbox.Script
+
+func (s *scripts) String() string { return fmt.Sprint(*s) }
+
+// Set parses ref:N:status; the ref may itself hold colons.
+func (s *scripts) Set(v string) error {
+	i := strings.LastIndexByte(v, ':')
+	j := -1
+	if i > 0 {
+		j = strings.LastIndexByte(v[:i], ':')
+	}
+	if j <= 0 {
+		return errors.New("want ref:N:status, e.g. c-17:1:400")
+	}
+	n, err1 := strconv.Atoi(v[j+1 : i])
+	status, err2 := strconv.Atoi(v[i+1:])
+	if err1 != nil || err2 != nil || n < 0 || status < 200 || status > 599 {
+		return errors.New("want ref:N:status with N >= 0 and a status from 200 to 599, e.g. c-17:1:400")
+	}
+	*s = append(*s, sandbox.Script{Ref: v[:j], FirstN: n, Status: status})
+	return nil
+}
+
+// parseFlags reads the command line and the environment into options.
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+	var o options
+	var plan string
+	var sc scripts
+	c := &o.cfg
+	fs := flag.NewFlagSet("lsq-sandbox", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, `Usage: lsq-sandbox [flags]
+
+A strict local LeadSquared: the push and system notification APIs and the key
+check, with LeadSquared's rate limit and answers, and faults on demand. Control
+paths: GET /_sandbox/stats, GET /_sandbox/calls, GET|POST /_sandbox/faults,
+POST /_sandbox/reset.
+
+Keys: --access-key/--secret-key, or %s/%s (the flags win;
+the environment keeps them out of the process list). Without keys any
+non-empty pair is accepted.
+
+Flags:
+`, envAccessKey, envSecretKey)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.addr, "addr", defaultAddr, "listen `address`; anything but loopback is reachable by others")
+	// The environment is read after parsing: as a flag default it would be
+	// printed by -h.
+	fs.StringVar(&c.AccessKey, "access-key", "", "the only access `key` accepted (default $"+envAccessKey+")")
+	fs.StringVar(&c.SecretKey, "secret-key", "", "the only secret `key` accepted (default $"+envSecretKey+")")
+	fs.IntVar(&c.Limit, "limit", sandbox.DefaultLimit, "calls per access key per window; negative: no limit")
+	fs.DurationVar(&c.Window, "window", sandbox.DefaultWindow, "the rate-limit window")
+	fs.StringVar(&plan, "plan", "", "set --limit from a LeadSquared `plan`: "+planNames)
+	fs.IntVar(&c.DailyCap, "daily-cap", 0, "calls per access key per UTC day; 0: none")
+	fs.BoolVar(&c.LimitAs200, "limit-as-200", false, "answer the rate limit with HTTP 200 and its error body, as integrators report")
+	fs.StringVar(&c.SystemPath, "system-path", leadsquared.DefaultSystemNotificationPath, "`path` of the system notification API (check it against the account's API docs)")
+	fs.DurationVar(&c.Latency, "latency", 0, "delay added to every answer")
+	fs.Float64Var(&c.Faults.ErrorRate, "error-rate", 0, "`fraction` of valid calls answered 500")
+	fs.Float64Var(&c.Faults.SlowRate, "slow-rate", 0, "`fraction` of valid calls answered after --slow-delay")
+	fs.DurationVar(&c.Faults.SlowDelay, "slow-delay", 0, "extra delay of slow answers")
+	fs.Float64Var(&c.Faults.TimeoutRate, "timeout-rate", 0, "`fraction` of valid calls delivered but never answered")
+	fs.IntVar(&c.Faults.Burst429, "burst-429", 0, "answer the next `N` authorized calls with the rate limit")
+	fs.DurationVar(&c.Faults.RetryAfter, "retry-after", 0, "Retry-After sent with rate-limit answers; 0: none")
+	fs.Var(&sc, "script", "answer the first N valid calls of a ref with a status, as `ref:N:status` (repeatable)")
+	fs.Int64Var(&c.Seed, "seed", 0, "seed of the fault rates' randomness")
+	fs.IntVar(&c.MaxCalls, "max-calls", sandbox.DefaultMaxCalls, "calls kept for /_sandbox/calls")
+	fs.BoolVar(&o.log, "log", false, "print one line per call to stderr (never a key)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	c.AccessKey = cmp.Or(c.AccessKey, getenv(envAccessKey))
+	c.SecretKey = cmp.Or(c.SecretKey, getenv(envSecretKey))
+	if plan != "" {
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "limit" })
+		n, ok := plans[strings.ToLower(plan)]
+		switch {
+		case set:
+			return o, errors.New("--plan and --limit conflict: give one")
+		case !ok:
+			return o, fmt.Errorf("--plan %q: want %s", plan, planNames)
+		}
+		c.Limit = n
+	}
+	if c.Limit == 0 {
+		return o, errors.New("--limit 0 would refuse every call: give a positive limit, or a negative one for none")
+	}
+	c.Faults.Scripts = sc
+	return o, nil
+}
+
+// run is lsq-sandbox: it serves until ctx is done, then shuts down and
+// returns the exit code (0, 1 on failure, 2 on a bad command line).
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "lsq-sandbox:", err)
+		return 2
+	}
+	if o.log {
+		o.cfg.OnCall = callLogger(stderr)
+	}
+	sb, err := sandbox.New(o.cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "lsq-sandbox:", strings.ReplaceAll(err.Error(), "\n", "; "))
+		return 2
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		fmt.Fprintln(stderr, "lsq-sandbox:", err)
+		return 1
+	}
+	addr := ln.Addr().String()
+	if !isLoopback(ln.Addr()) {
+		fmt.Fprintf(stderr, "lsq-sandbox: warning: %s is not a loopback address: whoever reaches it can use the sandbox and its /_sandbox/ control paths\n", addr)
+	}
+	fmt.Fprintf(stdout, "lsq-sandbox listening on http://%s (%s)\n", addr, limitText(sb, o.cfg.DailyCap))
+
+	srv := &http.Server{Handler: sb, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		fmt.Fprintln(stderr, "lsq-sandbox:", err)
+		return 1
+	case <-ctx.Done():
+	}
+	sb.Close() // release held and delayed calls, so that Shutdown does not wait for them
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		fmt.Fprintln(stderr, "lsq-sandbox: shutdown:", err)
+		return 1
+	}
+	fmt.Fprintln(stderr, "lsq-sandbox: stopped")
+	return 0
+}
+
+// limitText describes the server's limits, e.g. "limit 25/5s".
+func limitText(sb *sandbox.Server, dailyCap int) string {
+	limit, window := sb.Limit()
+	text := "no limit"
+	if limit >= 0 {
+		text = fmt.Sprintf("limit %d/%s", limit, window)
+	}
+	if dailyCap > 0 {
+		text += fmt.Sprintf(", daily cap %d", dailyCap)
+	}
+	return text
+}
+
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
+
+// callLogger returns an OnCall that prints one line per call, e.g.
+//
+//	2026-03-02T09:00:00.000Z push 200 accepted ref=task-1 user=2f55… key=1a2b3c4d
+func callLogger(w io.Writer) func(sandbox.Call) {
+	var mu sync.Mutex
+	return func(c sandbox.Call) {
+		var b strings.Builder
+		b.WriteString(c.Time.UTC().Format("2006-01-02T15:04:05.000Z"))
+		b.WriteByte(' ')
+		b.WriteString(cmp.Or(c.Kind, "-"))
+		b.WriteByte(' ')
+		b.WriteString(strconv.Itoa(c.Status))
+		switch {
+		case c.Accepted:
+			b.WriteString(" accepted")
+		case c.Counted:
+			b.WriteString(" counted")
+		}
+		for _, kv := range [][2]string{{"path", c.Path}, {"ref", c.Ref}, {"user", c.User}, {"key", c.KeyID},
+			{"exception", c.Exception}, {"fault", c.Fault}} {
+			if kv[1] != "" && (kv[0] != "path" || c.Kind == "") {
+				fmt.Fprintf(&b, " %s=%q", kv[0], kv[1])
+			}
+		}
+		if c.Latency > 0 {
+			b.WriteString(" latency=" + c.Latency.String())
+		}
+		if c.Abandoned {
+			b.WriteString(" abandoned")
+		}
+		b.WriteByte('\n')
+		mu.Lock()
+		defer mu.Unlock()
+		_, _ = io.WriteString(w, b.String())
+	}
+}
