@@ -82,4 +82,10 @@
 // without sleeping. Latency and slow faults delay the answer after the call
 // was processed: a client that gives up meanwhile has had its notification
 // delivered all the same (Call.Abandoned), as with the real API.
+//
+// # Shutting down
+//
+// A call held by Faults.TimeoutRate never ends by itself, and http.Server's
+// Shutdown and httptest.Server's Close wait for it. Call Server.Close first:
+// it aborts held calls without an answer and cuts delays short.
 package sandbox
