@@ -45,6 +45,7 @@ func setupServer(t *testing.T, sb sandbox.Config) *serverBundle {
 	}
 	hs := httptest.NewServer(s)
 	t.Cleanup(hs.Close)
+	t.Cleanup(s.Close) // runs first: releases held calls so hs.Close cannot hang
 	b := &serverBundle{redis: r, rdb: r.Client(), sandbox: s, url: hs.URL,
 		client: asynq.NewClient(asynq.RedisClientOpt{Addr: r.Addr}),
 		insp:   asynq.NewInspector(asynq.RedisClientOpt{Addr: r.Addr})}
