@@ -1,0 +1,341 @@
+package enqueue
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/lsqdispatch/lsqdispatch/tasks"
+)
+
+// Campaign defaults and limits.
+const (
+	DefaultBatchSize   = 500
+	DefaultConcurrency = 16
+	// MaxProblems is how many problems a CampaignReport keeps; it counts all.
+	MaxProblems = 1000
+)
+
+// CampaignOptions adjusts a campaign. The zero value is ready to use.
+type CampaignOptions struct {
+	// Name is recorded in every task (tasks.Meta.Campaign). Default: none.
+	Name string
+	// Account sends lines that name no account. Default: tasks.DefaultAccount.
+	Account string
+	// SkipInvalid enqueues the valid lines when some are invalid. Default:
+	// false, an invalid line stops the campaign before anything is enqueued.
+	SkipInvalid bool
+	// BatchSize is how many lines are claimed in one pipeline. Default: 500.
+	BatchSize int
+	// Concurrency is how many enqueues run at once. Default: 16.
+	Concurrency int
+	// Progress, when set, is called now and then with the report so far
+	// (from the goroutine that called Campaign). It must not keep Problems.
+	Progress func(CampaignReport)
+	// TempDir holds the spool file. Default: os.TempDir().
+	TempDir string
+}
+
+// CampaignReport tells what a campaign did.
+type CampaignReport struct {
+	// Name is CampaignOptions.Name.
+	Name string
+	// Lines counts the non-blank lines read: Valid plus Invalid.
+	Lines, Valid, Invalid int
+	// Enqueued counts the new tasks, Duplicates the lines whose ref Redis
+	// already knew (an earlier line of the same file included).
+	Enqueued, Duplicates int
+	// Problems holds the first MaxProblems problems, in line order;
+	// ProblemCount counts them all.
+	Problems     []LineError
+	ProblemCount int
+	// Checked is true once every line was read and checked (pass 1).
+	Checked bool
+	// Duration is the time spent so far.
+	Duration time.Duration
+}
+
+// Campaign enqueues notifications from JSON Lines, one notification a line:
+//
+//	{"type":"system","ref":"lead-42","body":{…LeadSquared's system body…}}
+//	{"type":"push","ref":"sig-7","account":"eu","at":"2026-01-02T15:04:05Z","body":{…}}
+//
+// "type", "ref" and "body" are required; "account" (default
+// CampaignOptions.Account) and "at" (RFC 3339) are optional. Field names are
+// exact and case-sensitive, also in the body, and unknown fields are errors.
+// Blank lines are skipped; a line may be at most MaxLineBytes long. Every
+// notification goes to the bulk lane.
+//
+// r is read once, in bounded memory, however long: pass 1 checks every line
+// and spools the valid ones to a temp file; when a line is invalid and
+// SkipInvalid is false, Campaign returns an error wrapping
+// ErrInvalidCampaign, with the report listing the problems, and enqueues
+// nothing. Pass 2 enqueues from the spool in batches: one pipeline claims a
+// batch's refs, then Concurrency goroutines enqueue its tasks. A ref Redis
+// already knows is counted as a duplicate. A Redis error stops the
+// campaign; what was enqueued before stays enqueued, as the report says.
+func (c *Client) Campaign(ctx context.Context, r io.Reader, o CampaignOptions) (CampaignReport, error) {
+	start := time.Now()
+	rep := CampaignReport{Name: o.Name}
+	o.BatchSize = cmpOr(o.BatchSize, DefaultBatchSize)
+	o.Concurrency = cmpOr(o.Concurrency, DefaultConcurrency)
+	o.Account = cmpOr(o.Account, tasks.DefaultAccount)
+	if err := o.validate(); err != nil {
+		return rep, err
+	}
+	progress := func() {
+		if o.Progress != nil {
+			rep.Duration = time.Since(start)
+			o.Progress(rep)
+		}
+	}
+	sp, err := newSpool(o.TempDir)
+	if err != nil {
+		return rep, fmt.Errorf("enqueue: campaign: %w", err)
+	}
+	defer sp.remove()
+
+	if err := c.check(ctx, r, &o, &rep, sp, progress); err != nil {
+		rep.Duration = time.Since(start)
+		return rep, fmt.Errorf("enqueue: campaign: %w", err)
+	}
+	rep.Checked = true
+	progress()
+	if rep.Invalid > 0 && !o.SkipInvalid {
+		rep.Duration = time.Since(start)
+		return rep, fmt.Errorf("%w: %d of %d lines are invalid; nothing was enqueued", ErrInvalidCampaign, rep.Invalid, rep.Lines)
+	}
+	err = c.enqueueSpool(ctx, sp, &o, &rep, progress)
+	rep.Duration = time.Since(start)
+	if err != nil {
+		return rep, fmt.Errorf("enqueue: campaign stopped after %d enqueued and %d duplicates: %w", rep.Enqueued, rep.Duplicates, err)
+	}
+	return rep, nil
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+func (o *CampaignOptions) validate() error {
+	p := &problems{}
+	if o.Name != "" {
+		if r := checkRef(o.Name); r != "" {
+			p.add("Name", "%s", r)
+		}
+	}
+	if r := checkAccount(o.Account); r != "" {
+		p.add("Account", "%s", r)
+	}
+	if o.BatchSize < 1 || o.BatchSize > 10000 {
+		p.add("BatchSize", "%d is not from 1 to 10000", o.BatchSize)
+	}
+	if o.Concurrency < 1 || o.Concurrency > 256 {
+		p.add("Concurrency", "%d is not from 1 to 256", o.Concurrency)
+	}
+	if err := p.err(); err != nil {
+		return fmt.Errorf("enqueue: campaign options: %w", err)
+	}
+	return nil
+}
+
+// check is pass 1: it reads every line, reports problems and spools the
+// valid lines.
+func (c *Client) check(ctx context.Context, r io.Reader, o *CampaignOptions, rep *CampaignReport, sp *spool, progress func()) error {
+	lp := &lineParser{account: o.Account, campaign: o.Name, problems: func(e LineError) {
+		rep.ProblemCount++
+		if len(rep.Problems) < MaxProblems {
+			rep.Problems = append(rep.Problems, e)
+		}
+	}}
+	br := bufio.NewReaderSize(r, MaxLineBytes+2) // room for the line and "\r\n"
+	for n := 1; ; n++ {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			for errors.Is(err, bufio.ErrBufferFull) { // skip the rest of the line
+				_, err = br.ReadSlice('\n')
+			}
+			rep.Lines++
+			rep.Invalid++
+			lp.problems(LineError{Line: n, Field: "line", Reason: fmt.Sprintf("longer than %d bytes (1 MiB)", MaxLineBytes)})
+		} else if len(line) > 0 {
+			line = bytes.TrimRight(line, "\r\n")
+			if n == 1 {
+				line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark
+			}
+			if len(line) > MaxLineBytes {
+				rep.Lines++
+				rep.Invalid++
+				lp.problems(LineError{Line: n, Field: "line", Reason: fmt.Sprintf("longer than %d bytes (1 MiB)", MaxLineBytes)})
+			} else if len(bytes.TrimSpace(line)) > 0 {
+				rep.Lines++
+				if it := lp.parse(line, n); it != nil {
+					rep.Valid++
+					if werr := sp.write(it, n); werr != nil {
+						return werr
+					}
+				} else {
+					rep.Invalid++
+				}
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read line %d: %w", n, err)
+		}
+		if n%(o.BatchSize*4) == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			progress()
+		}
+	}
+}
+
+// enqueueSpool is pass 2.
+func (c *Client) enqueueSpool(ctx context.Context, sp *spool, o *CampaignOptions, rep *CampaignReport, progress func()) error {
+	sr, err := sp.reader()
+	if err != nil {
+		return err
+	}
+	// Gather the concurrent enqueues into pipelines (see autoPipe) until the
+	// last batch is done.
+	ap := newAutoPipe(c.rdb)
+	aq := asynq.NewClientFromRedisClient(ap)
+	runCtx, stop := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { ap.run(runCtx); close(stopped) }()
+	defer func() { stop(); <-stopped }()
+	ctx = batching(ctx)
+
+	batch := make([]*item, 0, o.BatchSize)
+	for done := false; !done; {
+		batch = batch[:0]
+		for len(batch) < o.BatchSize {
+			it, _, err := sr.read()
+			if err == io.EOF {
+				done = true
+				break
+			}
+			if err != nil {
+				return err
+			}
+			it.meta.Lane, it.meta.Campaign = tasks.LaneBulk, o.Name
+			batch = append(batch, it)
+		}
+		if len(batch) == 0 {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := c.enqueueBatch(ctx, aq, batch, o.Concurrency, rep); err != nil {
+			return err
+		}
+		progress()
+	}
+	return nil
+}
+
+// enqueueBatch claims the batch's refs in one pipeline, enqueues the claimed
+// (and examines the others) with concurrency goroutines, then confirms the
+// claims in one pipeline.
+func (c *Client) enqueueBatch(ctx context.Context, aq *asynq.Client, batch []*item, concurrency int, rep *CampaignReport) error {
+	enqueuedAt := now().UTC()
+	claims := make([]*redis.BoolCmd, len(batch))
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, it := range batch {
+			it.meta.EnqueuedAt = enqueuedAt
+			claims[i] = p.SetNX(ctx, it.key(), it.queue(), claimLease)
+		}
+		return nil
+	})
+	if err != nil {
+		c.releaseClaimed(ctx, batch, claims, nil)
+		return fmt.Errorf("claim %d refs: %w", len(batch), err)
+	}
+
+	var (
+		next           atomic.Int64
+		failed         atomic.Bool
+		mu             sync.Mutex
+		firstErr       error
+		enqueued, dups int
+		toConfirm      = make([]bool, len(batch))
+		handled        = make([]bool, len(batch))
+		wg             sync.WaitGroup
+	)
+	for range min(concurrency, len(batch)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !failed.Load() {
+				i := int(next.Add(1) - 1)
+				if i >= len(batch) {
+					return
+				}
+				res, confirm, err := c.place(ctx, aq, batch[i], claims[i].Val(), false)
+				mu.Lock()
+				handled[i], toConfirm[i] = true, confirm
+				switch {
+				case err != nil:
+					if firstErr == nil {
+						firstErr = err
+					}
+					failed.Store(true)
+				case res.Duplicate:
+					dups++
+				default:
+					enqueued++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	rep.Enqueued += enqueued
+	rep.Duplicates += dups
+
+	// Confirm even when ctx ended: these tasks are enqueued.
+	var confirm []*item
+	for i, it := range batch {
+		if toConfirm[i] {
+			confirm = append(confirm, it)
+		}
+	}
+	cerr := claimScripts(context.WithoutCancel(ctx), c.rdb, confirmScript, confirm, leaseMillis)
+	if firstErr != nil {
+		c.releaseClaimed(ctx, batch, claims, handled)
+		return firstErr
+	}
+	if cerr != nil {
+		return fmt.Errorf("confirm %d ref registry entries (their tasks are enqueued): %w", len(confirm), cerr)
+	}
+	return nil
+}
+
+// releaseClaimed drops the claims of items not handled, after a failure.
+func (c *Client) releaseClaimed(ctx context.Context, batch []*item, claims []*redis.BoolCmd, handled []bool) {
+	var release []*item
+	for i, it := range batch {
+		if claims[i] != nil && claims[i].Val() && (handled == nil || !handled[i]) {
+			release = append(release, it)
+		}
+	}
+	_ = claimScripts(context.WithoutCancel(ctx), c.rdb, releaseScript, release)
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package enqueue_test
+
+const raceEnabled = false
