@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+type statsJSON struct {
+	At     string       `json:"at"`
+	Queues []queueJSON  `json:"queues"`
+	Halted []haltedJSON `json:"halted"`
+}
+
+type queueJSON struct {
+	Queue         string `json:"queue"`
+	Size          int    `json:"size"`
+	Pending       int    `json:"pending"`
+	Active        int    `json:"active"`
+	Scheduled     int    `json:"scheduled"`
+	Retry         int    `json:"retry"`
+	Archived      int    `json:"archived"`
+	Completed     int    `json:"completed"`
+	Processed     int    `json:"processed_today"`
+	Failed        int    `json:"failed_today"`
+	LatencyMillis int64  `json:"latency_ms"`
+	Paused        bool   `json:"paused"`
+}
+
+type haltedJSON struct {
+	Account string `json:"account"`
+	Reason  string `json:"reason"`
+}
+
+func (a *app) statsCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "stats",
+		Short: "Show the queues by state and the halted accounts",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			st, err := c.Stats(cmd.Context())
+			if err != nil {
+				return redisError(err)
+			}
+			if asJSON {
+				j := statsJSON{At: timeString(st.At), Queues: []queueJSON{}, Halted: []haltedJSON{}}
+				for _, q := range st.Queues {
+					j.Queues = append(j.Queues, queueJSON{Queue: q.Queue, Size: q.Size, Pending: q.Pending,
+						Active: q.Active, Scheduled: q.Scheduled, Retry: q.Retry, Archived: q.Archived,
+						Completed: q.Completed, Processed: q.Processed, Failed: q.Failed,
+						LatencyMillis: q.Latency.Milliseconds(), Paused: q.Paused})
+				}
+				for _, h := range st.Halted {
+					j.Halted = append(j.Halted, haltedJSON{h.Account, h.Reason})
+				}
+				return writeJSON(cmd.OutOrStdout(), j)
+			}
+			w := cmd.OutOrStdout()
+			tw := table(w)
+			fmt.Fprintln(tw, "QUEUE\tSIZE\tPENDING\tACTIVE\tSCHEDULED\tRETRY\tARCHIVED\tCOMPLETED\tPROCESSED TODAY\tFAILED TODAY\tLATENCY\tPAUSED")
+			for _, q := range st.Queues {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%t\n", q.Queue, q.Size, q.Pending,
+					q.Active, q.Scheduled, q.Retry, q.Archived, q.Completed, q.Processed, q.Failed,
+					q.Latency.Round(time.Millisecond), q.Paused)
+			}
+			if err := tw.Flush(); err != nil {
+				return failed(err)
+			}
+			if len(st.Halted) == 0 {
+				fmt.Fprintln(w, "\nno account is halted")
+				return nil
+			}
+			fmt.Fprintln(w, "\nhalted accounts (dispatch waits until LeadSquared accepts their keys again):")
+			tw = table(w)
+			fmt.Fprintln(tw, "ACCOUNT\tREASON")
+			for _, h := range st.Halted {
+				fmt.Fprintf(tw, "%s\t%s\n", h.Account, h.Reason)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	return cmd
+}
