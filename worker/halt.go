@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lsqdispatch/lsqdispatch/internal/keys"
+	"github.com/lsqdispatch/lsqdispatch/leadsquared"
 )
 
 // halts tracks accounts halted by a credentials or configuration fault
@@ -23,6 +24,7 @@ type halts struct {
 	log      zerolog.Logger
 	metrics  *Metrics
 	accounts map[string]*Account
+	limiter  *Limiter
 	interval time.Duration
 
 	mu     sync.Mutex
@@ -100,7 +102,7 @@ func (h *halts) probe(ctx context.Context, acct *Account) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	user, err := acct.Sender.CheckKeys(pctx)
+	user, err := checkKeys(pctx, h.limiter, acct)
 	if err != nil {
 		h.log.Warn().Str("account", acct.Name).Err(err).Msg("halted account: LeadSquared still refuses the keys")
 		return
@@ -110,4 +112,13 @@ func (h *halts) probe(ctx context.Context, acct *Account) {
 	}
 	h.mark(acct.Name, "")
 	h.log.Info().Str("account", acct.Name).Str("user", user.Name).Msg("LeadSquared accepts the keys again: dispatch resumed")
+}
+
+// checkKeys asks LeadSquared whom the account's keys belong to, in a slot of
+// the account's limit: LeadSquared counts key checks like any other call.
+func checkKeys(ctx context.Context, l *Limiter, acct *Account) (*leadsquared.User, error) {
+	if _, err := l.Wait(ctx, nil, acct.Name, laneKeyCheck, acct.Policy); err != nil {
+		return nil, err
+	}
+	return acct.Sender.CheckKeys(ctx)
 }

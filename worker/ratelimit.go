@@ -56,6 +56,10 @@ func (e *DailyCapError) Error() string {
 	return fmt.Sprintf("account %q reached its daily limit; resumes in %s", e.Account, e.ResumeIn.Round(time.Second))
 }
 
+// laneKeyCheck books a key check: LeadSquared counts it like any call, so it
+// takes a slot, at transactional priority, even while the account is halted.
+const laneKeyCheck tasks.Lane = "keycheck"
+
 // ErrStopping is returned by Wait when the worker is shutting down: the task
 // goes back to its queue without a call to LeadSquared.
 var ErrStopping = errors.New("notifyd is shutting down: task handed back without calling LeadSquared")
@@ -113,7 +117,7 @@ func (l *Limiter) Wait(ctx context.Context, stop <-chan struct{}, account string
 		case 3:
 			return Grant{}, &DailyCapError{Account: account, ResumeIn: wait}
 		}
-		rebookIn, err := l.await(ctx, stop, account, id, wait, p)
+		rebookIn, err := l.await(ctx, stop, account, lane, id, wait, p)
 		if err != nil {
 			return Grant{}, err
 		}
@@ -128,13 +132,13 @@ func (l *Limiter) Wait(ctx context.Context, stop <-chan struct{}, account string
 
 // await sleeps until a booking's time and claims it. It returns -1 when the
 // slot is claimed, or how long to wait before booking again.
-func (l *Limiter) await(ctx context.Context, stop <-chan struct{}, account, id string, wait time.Duration, p Policy) (time.Duration, error) {
+func (l *Limiter) await(ctx context.Context, stop <-chan struct{}, account string, lane tasks.Lane, id string, wait time.Duration, p Policy) (time.Duration, error) {
 	for {
 		if err := l.sleep(ctx, stop, wait); err != nil {
 			l.release(account, id)
 			return 0, err
 		}
-		status, next, detail, err := l.claim(ctx, account, id, p)
+		status, next, detail, err := l.claim(ctx, account, lane, id, p)
 		if err != nil {
 			l.release(account, id)
 			return 0, err
@@ -153,28 +157,34 @@ func (l *Limiter) await(ctx context.Context, stop <-chan struct{}, account, id s
 }
 
 func (l *Limiter) book(ctx context.Context, account string, lane tasks.Lane, id string, p Policy) (int64, time.Duration, string, error) {
-	laneArg := "b"
-	if lane == tasks.LaneTransactional {
-		laneArg = "t"
-	}
 	k := []string{keys.Slots(account), keys.Pending(account), keys.Cooldown(account),
 		keys.Adopted(account), keys.Halt(account), keys.Daily(account)}
 	res, err := bookScript.Run(ctx, l.rdb, k,
 		p.Rate.Calls, p.Rate.Window.Microseconds(), p.Margin.Microseconds(),
-		laneArg, id, p.DailyLimit, p.DailyReserve, l.nowArg()).Slice()
+		laneArg(lane), id, p.DailyLimit, p.DailyReserve, l.nowArg()).Slice()
 	if err != nil {
 		return 0, 0, "", fmt.Errorf("rate limiter: book a slot for account %q: %w", account, err)
 	}
 	return parseResult(res)
 }
 
-func (l *Limiter) claim(ctx context.Context, account, id string, p Policy) (int64, time.Duration, string, error) {
+func (l *Limiter) claim(ctx context.Context, account string, lane tasks.Lane, id string, p Policy) (int64, time.Duration, string, error) {
 	k := []string{keys.Slots(account), keys.Pending(account), keys.Cooldown(account), keys.Halt(account)}
-	res, err := claimScript.Run(ctx, l.rdb, k, id, l.tolerance(p).Microseconds(), l.nowArg()).Slice()
+	res, err := claimScript.Run(ctx, l.rdb, k, id, l.tolerance(p).Microseconds(), l.nowArg(), laneArg(lane)).Slice()
 	if err != nil {
 		return 0, 0, "", fmt.Errorf("rate limiter: claim a slot for account %q: %w", account, err)
 	}
 	return parseResult(res)
+}
+
+func laneArg(lane tasks.Lane) string {
+	switch lane {
+	case tasks.LaneTransactional:
+		return "t"
+	case laneKeyCheck:
+		return "k"
+	}
+	return "b"
 }
 
 // release gives back a booking that will not be used; best effort, because

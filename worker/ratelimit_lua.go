@@ -18,7 +18,7 @@ import "github.com/redis/go-redis/v9"
 // KEYS[5] halt     STRING: the reason the account is halted
 // KEYS[6] daily    HASH  day number -> calls booked that UTC day
 // ARGV[1] calls per window        ARGV[2] window (us)     ARGV[3] safety margin (us)
-// ARGV[4] lane: "t" or "b"        ARGV[5] booking id      ARGV[6] daily cap (0: none)
+// ARGV[4] lane: "t", "b", or "k"  ARGV[5] booking id      ARGV[6] daily cap (0: none)
 // ARGV[7] daily transactional reserve                     ARGV[8] now (us) or "" for Redis TIME
 //
 // The slot is the earliest time t >= now, after any cool-down, such that the
@@ -26,6 +26,8 @@ import "github.com/redis/go-redis/v9"
 // before it at least span earlier (the exact sliding window), where span is
 // the window plus the margin. A transactional booking that would wait takes
 // the earliest future bulk booking instead, and that booking moves to t.
+// Lane "k" is a key check (LeadSquared counts those calls too): transactional
+// priority, and allowed while the account is halted, since it is the probe.
 //
 // Returns {status, wait_us, detail}:
 //
@@ -37,8 +39,9 @@ if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
+local lane, id = ARGV[4], ARGV[5]
 local halt = redis.call('GET', KEYS[5])
-if halt then return {2, 0, halt} end
+if halt and lane ~= 'k' then return {2, 0, halt} end
 
 local calls, window = tonumber(ARGV[1]), tonumber(ARGV[2])
 local adopted = redis.call('HMGET', KEYS[4], 'calls', 'window_us')
@@ -46,7 +49,6 @@ if adopted[1] and adopted[2] then
   calls, window = tonumber(adopted[1]), tonumber(adopted[2])
 end
 local span = window + tonumber(ARGV[3])
-local lane, id = ARGV[4], ARGV[5]
 
 local cap = tonumber(ARGV[6])
 local day = math.floor(now / 86400000000)
@@ -76,7 +78,7 @@ if n >= calls then
 end
 
 local mine = at
-if lane == 't' and at > now then
+if lane ~= 'b' and at > now then
   local victim = redis.call('ZRANGEBYSCORE', KEYS[2], now, '(' .. at, 'WITHSCORES', 'LIMIT', 0, 1)
   if #victim > 0 then
     mine = tonumber(victim[2])
@@ -103,6 +105,7 @@ return {1, mine - now, ''}
 //
 // KEYS[1] slots  KEYS[2] pending  KEYS[3] cooldown  KEYS[4] halt
 // ARGV[1] booking id   ARGV[2] lateness tolerance (us)   ARGV[3] now (us) or ""
+// ARGV[4] lane ("k" ignores the halt, as in bookScript)
 //
 // Returns {status, wait_us, detail}:
 //
@@ -120,7 +123,7 @@ if not now then
 end
 local id = ARGV[1]
 local halt = redis.call('GET', KEYS[4])
-if halt then
+if halt and ARGV[4] ~= 'k' then
   redis.call('ZREM', KEYS[1], id)
   redis.call('ZREM', KEYS[2], id)
   return {2, 0, halt}

@@ -135,11 +135,11 @@ func TestLimiter_Wait_TransactionalTakesBulkBooking(t *testing.T) {
 	}
 	// b1 was moved behind b2.
 	b.clock.Advance(200 * time.Millisecond)
-	st, wait, _, _ = b.lim.claim(ctx, b.acct, "b1", strict)
+	st, wait, _, _ = b.lim.claim(ctx, b.acct, tasks.LaneBulk, "b1", strict)
 	if st != 1 || wait != 400*time.Millisecond {
 		t.Fatalf("claim of the taken bulk booking: status %d wait %s; want 1 and +400ms more", st, wait)
 	}
-	if st, _, _, _ = b.lim.claim(ctx, b.acct, "t1", strict); st != 0 {
+	if st, _, _, _ = b.lim.claim(ctx, b.acct, tasks.LaneTransactional, "t1", strict); st != 0 {
 		t.Fatalf("claim of the transactional booking: status %d, want 0", st)
 	}
 }
@@ -154,7 +154,7 @@ func TestLimiter_Claim_LateWorkerRebooks(t *testing.T) {
 		t.Fatalf("want a booking")
 	}
 	b.clock.Advance(220*time.Millisecond + 51*time.Millisecond) // slot at +220ms, tolerance 50ms
-	st, _, _, err := b.lim.claim(ctx, b.acct, "late", p)
+	st, _, _, err := b.lim.claim(ctx, b.acct, tasks.LaneBulk, "late", p)
 	if err != nil || st != 4 {
 		t.Fatalf("late claim: status %d, %v; want 4 (rebook)", st, err)
 	}

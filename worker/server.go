@@ -81,9 +81,10 @@ func New(cfg Config) (*Server, error) {
 		cfg.Metrics.Halted.WithLabelValues(a.Name).Set(0)
 	}
 	s := &Server{cfg: cfg, stop: make(chan struct{})}
+	limiter := NewLimiter(cfg.Redis)
 	s.halts = &halts{rdb: cfg.Redis, log: cfg.Logger, metrics: cfg.Metrics, accounts: accounts,
-		interval: cfg.ProbeInterval, halted: map[string]string{}}
-	s.handler = &handler{accounts: accounts, limiter: NewLimiter(cfg.Redis), halts: s.halts,
+		limiter: limiter, interval: cfg.ProbeInterval, halted: map[string]string{}}
+	s.handler = &handler{accounts: accounts, limiter: limiter, halts: s.halts,
 		rdb: cfg.Redis, log: cfg.Logger, metrics: cfg.Metrics, stop: s.stop,
 		probe: cfg.ProbeInterval, now: time.Now}
 	s.asynq = asynq.NewServer(cfg.Queue, asynq.Config{
@@ -197,13 +198,14 @@ func (a asynqLogger) Fatal(args ...any) {
 }
 
 // Verify asks LeadSquared whom each account's keys belong to, as notifyd
-// does at start-up. An account whose keys are refused (401, 403) or whose
+// does at start-up; each key check takes a slot of the account's limit. An account whose keys are refused (401, 403) or whose
 // host is wrong (404) is halted at once, so that no task burns a call on it;
 // other failures are returned for the caller to log.
 func (s *Server) Verify(ctx context.Context) map[string]error {
 	out := make(map[string]error, len(s.cfg.Accounts))
-	for _, a := range s.cfg.Accounts {
-		user, err := a.Sender.CheckKeys(ctx)
+	for i := range s.cfg.Accounts {
+		a := &s.cfg.Accounts[i]
+		user, err := checkKeys(ctx, s.handler.limiter, a)
 		switch leadsquared.Classify(err) {
 		case leadsquared.KindCredentials, leadsquared.KindConfiguration:
 			s.halts.halt(ctx, a.Name, err)
