@@ -54,7 +54,54 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	err := h.process(ctx, t, a)
 	a.outcome = outcomeOf(err)
 	h.record(a, err)
+	if err != nil {
+		// asynq records a failure in Redis once this returns (see awaitRedis).
+		h.awaitRedis(ctx)
+	}
 	return err
+}
+
+// redisPoll is how often a handler pings Redis while Redis is unreachable.
+const redisPoll = 250 * time.Millisecond
+
+// awaitRedis returns at once when Redis answers a PING; otherwise it keeps
+// the task, pinging every redisPoll, until Redis answers again, ctx is done
+// (asynq's lease ended, or the task's deadline) or notifyd stops. It reports
+// whether it waited for Redis and Redis came back.
+//
+// A handler must not hand a task back to asynq while Redis is down: asynq
+// (v0.26.0) writes the task's outcome once, and its later attempts to sync a
+// failed write run with a context already cancelled, so they never succeed.
+// The task would then stay in the active set until asynq's recoverer takes it
+// (lease 30 s, plus 30 s, plus up to a minute), at the cost of a retry; and a
+// delivered notification would be delivered again. Held here instead, the
+// task's lease is extended by asynq's heartbeat once Redis is back, and its
+// outcome is recorded at the first try.
+func (h *handler) awaitRedis(ctx context.Context) bool {
+	waited := false
+	for ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := h.rdb.Ping(pctx).Err()
+		cancel()
+		if err == nil {
+			if waited {
+				h.log.Info().Msg("Redis answers again: the held task goes on")
+			}
+			return waited
+		}
+		if !waited {
+			h.log.Warn().Err(err).Msg("Redis is unreachable: the task is held until it answers again")
+		}
+		waited = true
+		select {
+		case <-ctx.Done():
+			return false
+		case <-h.stop:
+			return false
+		case <-time.After(redisPoll):
+		}
+	}
+	return false
 }
 
 func (h *handler) process(ctx context.Context, t *asynq.Task, a *attempt) error {
@@ -73,6 +120,10 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, a *attempt) error 
 		return archive("invalid notification", err)
 	}
 	grant, err := h.limiter.Wait(ctx, h.stop, meta.Account, meta.Lane, acct.Policy)
+	for err != nil && h.awaitRedis(ctx) {
+		// The limiter failed because Redis went away: book again now it is back.
+		grant, err = h.limiter.Wait(ctx, h.stop, meta.Account, meta.Lane, acct.Policy)
+	}
 	a.wait = grant.Waited
 	if err != nil {
 		return h.waitFailed(meta, err)
@@ -109,7 +160,13 @@ func (h *handler) delivered(ctx context.Context, t *asynq.Task, meta tasks.Meta,
 	res.DeliveredAt = h.now().UTC()
 	res.Attempt = n
 	if data, err := json.Marshal(res); err == nil {
-		if _, err := t.ResultWriter().Write(data); err != nil {
+		_, err := t.ResultWriter().Write(data)
+		if err != nil && h.awaitRedis(ctx) {
+			// Redis went away during the call: asynq must record the
+			// delivery once it is back, or the notification is sent again.
+			_, err = t.ResultWriter().Write(data)
+		}
+		if err != nil {
 			h.log.Warn().Err(err).Str("ref", meta.Ref).Msg("delivered, but the result could not be recorded")
 		}
 	}
