@@ -1,7 +1,6 @@
 package enqueue
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,11 +31,18 @@ func (e LineError) Error() string {
 	return "line " + strconv.Itoa(e.Line) + ": " + e.Field + ": " + e.Reason
 }
 
+// topLine is a campaign line's envelope. The pointers tell a field that is
+// absent (or null) from an empty one.
+type topLine struct {
+	Type    *string         `json:"type"`
+	Ref     *string         `json:"ref"`
+	Account *string         `json:"account"`
+	At      *string         `json:"at"`
+	Body    json.RawMessage `json:"body"`
+}
+
 var (
-	lineSchema = &schema{kind: kindObject, fields: map[string]*schema{
-		"type": {kind: kindString}, "ref": {kind: kindString}, "account": {kind: kindString},
-		"at": {kind: kindString}, "body": {kind: kindObject},
-	}, fold: map[string]string{"type": "type", "ref": "ref", "account": "account", "at": "at", "body": "body"}}
+	lineSchema   = schemaOf(reflect.TypeFor[topLine]())
 	systemSchema = schemaOf(reflect.TypeFor[leadsquared.SystemNotification]())
 	pushSchema   = schemaOf(reflect.TypeFor[leadsquared.PushNotification]())
 )
@@ -51,9 +57,12 @@ type lineParser struct {
 // parse checks one non-blank line (no line break) and returns its item, or
 // nil after reporting every problem found.
 func (p *lineParser) parse(line []byte, n int) *item {
-	bad := false
+	var bad map[string]bool // fields with a problem
 	add := func(field, reason string) {
-		bad = true
+		if bad == nil {
+			bad = map[string]bool{}
+		}
+		bad[field] = true
 		p.problems(LineError{Line: n, Field: field, Reason: reason})
 	}
 	if !utf8.Valid(line) {
@@ -77,105 +86,85 @@ func (p *lineParser) parse(line []byte, n int) *item {
 		add("line", `must be a JSON object, e.g. {"type":"system","ref":"lead-42","body":{…}}`)
 		return nil
 	}
-	spans := map[string][]byte{}
-	c.object(lineSchema, "", spans)
+	var top topLine
+	c.value(lineSchema, "", "", reflect.ValueOf(&top).Elem())
 
 	it := &item{meta: tasks.Meta{Account: p.account, Lane: tasks.LaneBulk, Campaign: p.campaign}}
-	// get returns a top-level string field; present is false when it is
-	// absent or null, and a wrong type was reported by the checker.
-	get := func(name string) (v string, present, ok bool) {
-		raw := spans[name]
-		if len(raw) == 0 || string(raw) == "null" {
-			return "", false, false
-		}
-		v, ok = str(raw)
-		return v, true, ok
-	}
-	switch typ, present, ok := get("type"); {
-	case !present:
+	switch {
+	case bad["type"]:
+	case top.Type == nil:
 		add("type", `required: "system" or "push"`)
-	case !ok:
-	case typ == string(tasks.KindSystem), typ == string(tasks.KindPush):
-		it.kind = tasks.Kind(typ)
+	case *top.Type == string(tasks.KindSystem), *top.Type == string(tasks.KindPush):
+		it.kind = tasks.Kind(*top.Type)
 	default:
-		add("type", fmt.Sprintf(`%q is not "system" or "push"`, truncate(typ, 40)))
+		add("type", fmt.Sprintf(`%q is not "system" or "push"`, truncate(*top.Type, 40)))
 	}
-	switch ref, present, ok := get("ref"); {
-	case !present:
+	switch {
+	case bad["ref"]:
+	case top.Ref == nil:
 		add("ref", "required: the notification's unique id, e.g. lead-42")
-	case !ok:
-	case checkRef(ref) != "":
-		add("ref", checkRef(ref))
+	case checkRef(*top.Ref) != "":
+		add("ref", checkRef(*top.Ref))
 	default:
-		it.meta.Ref = ref
+		it.meta.Ref = *top.Ref
 	}
-	if acct, _, ok := get("account"); ok {
-		if r := checkAccount(acct); r != "" {
+	if top.Account != nil {
+		if r := checkAccount(*top.Account); r != "" {
 			add("account", r)
 		}
-		it.meta.Account = acct
+		it.meta.Account = *top.Account
 	}
-	if at, _, ok := get("at"); ok {
-		t, err := time.Parse(time.RFC3339, at)
+	if top.At != nil {
+		t, err := time.Parse(time.RFC3339, *top.At)
 		if err != nil {
-			add("at", fmt.Sprintf("%q is not an RFC 3339 time, e.g. 2026-01-02T15:04:05Z", truncate(at, 40)))
+			add("at", fmt.Sprintf("%q is not an RFC 3339 time, e.g. 2026-01-02T15:04:05Z", truncate(*top.At, 40)))
 		}
 		it.at = t
 	}
-	body := spans["body"]
 	switch {
-	case len(body) == 0 || string(body) == "null":
+	case bad["body"]:
+		return nil
+	case top.Body == nil:
 		add("body", "required: LeadSquared's JSON body")
 		return nil
 	case it.kind == "":
 		return nil // no type, no schema to check the body against
 	}
-	enc, err := checkBody(it, body, add)
-	if err != nil || bad {
+	body, err := decodeBody(it, top.Body, add)
+	if err != nil || bad != nil {
 		return nil
 	}
-	it.body = enc
+	it.body = body
 	return it
-}
-
-// checkBody checks, decodes and validates a body, reporting every problem;
-// it returns the body encoded again, with the ref as a system
-// notification's ExternalReferenceId.
-func checkBody(it *item, body []byte, add func(string, string)) ([]byte, error) {
-	s := systemSchema
-	if it.kind == tasks.KindPush {
-		s = pushSchema
-	}
-	var n int
-	(&checker{b: body, add: func(f, r string) { n++; add(f, r) }}).value(s, "", "body")
-	if n > 0 {
-		return nil, errInvalidLine
-	}
-	return decodeBody(it.kind, body, it.meta.Ref, add)
 }
 
 var errInvalidLine = errors.New("invalid line")
 
-func decodeBody(kind tasks.Kind, body []byte, ref string, add func(string, string)) ([]byte, error) {
+// decodeBody checks, decodes and validates a body, reporting every problem;
+// it returns the body encoded again, with the ref as a system
+// notification's ExternalReferenceId.
+func decodeBody(it *item, raw []byte, add func(string, string)) ([]byte, error) {
+	var n int
+	count := func(f, r string) { n++; add(f, r) }
 	pr := &problems{prefix: "body."}
 	var v any
-	switch kind {
+	switch it.kind {
 	case tasks.KindSystem:
-		var n leadsquared.SystemNotification
-		if err := json.Unmarshal(body, &n); err != nil {
-			add("body", err.Error())
+		var body leadsquared.SystemNotification
+		(&checker{b: raw, add: count}).value(systemSchema, "", "body", reflect.ValueOf(&body).Elem())
+		if n > 0 {
 			return nil, errInvalidLine
 		}
-		pr.addFrom(n.Validate(), "")
-		v = withRef(n, ref)
+		pr.addFrom(body.Validate(), "")
+		v = withRef(body, it.meta.Ref)
 	default:
-		var n leadsquared.PushNotification
-		if err := json.Unmarshal(body, &n); err != nil {
-			add("body", err.Error())
+		var body leadsquared.PushNotification
+		(&checker{b: raw, add: count}).value(pushSchema, "", "body", reflect.ValueOf(&body).Elem())
+		if n > 0 {
 			return nil, errInvalidLine
 		}
-		pr.addFrom(n.Validate(), "")
-		v = n
+		pr.addFrom(body.Validate(), "")
+		v = body
 	}
 	if len(pr.list) > 0 {
 		for _, fe := range pr.list {
@@ -184,20 +173,6 @@ func decodeBody(kind tasks.Kind, body []byte, ref string, add func(string, strin
 		return nil, errInvalidLine
 	}
 	return json.Marshal(v)
-}
-
-// str decodes a raw JSON string; ok is false when it is absent or null.
-func str(raw []byte) (s string, ok bool) {
-	if len(raw) == 0 || raw[0] != '"' {
-		return "", false
-	}
-	if bytes.IndexByte(raw, '\\') < 0 {
-		return string(raw[1 : len(raw)-1]), true
-	}
-	if json.Unmarshal(raw, &s) != nil {
-		return "", false
-	}
-	return s, true
 }
 
 func badUTF8(b []byte) int {

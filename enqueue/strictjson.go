@@ -9,12 +9,12 @@ import (
 )
 
 // encoding/json matches object keys to struct fields case-insensitively and
-// keeps the last of repeated keys. LeadSquared's field names are exact, so a
-// campaign line is first checked here, key by key, against a schema taken
-// from the body types' json tags: every unknown, mis-cased or repeated key
-// and every value of the wrong JSON type is reported, with its path. Only a
-// line that passes is decoded with encoding/json. The checker expects valid
-// JSON (json.Valid first).
+// keeps the last of repeated keys. LeadSquared's field names are exact, so
+// campaign lines are decoded here instead, against a schema taken from the
+// json tags of the Go types: every unknown, mis-cased or repeated key and
+// every value of the wrong JSON type is reported with its path, and the
+// values of known fields are stored as they are checked. The checker expects
+// valid JSON (json.Valid first).
 
 type jsonKind uint8
 
@@ -30,18 +30,29 @@ const (
 var kindNames = [...]string{"any value", "a string", "a number", "true or false", "an object", "an array"}
 
 // schema describes the JSON a Go type decodes from. null is accepted
-// anywhere (encoding/json leaves the zero value); Validate judges required
-// fields.
+// anywhere and leaves the zero value, as with encoding/json; Validate judges
+// required fields.
 type schema struct {
 	kind   jsonKind
-	fields map[string]*schema // object fields by exact name
-	fold   map[string]string  // lower-cased name -> exact name, for hints
-	elem   *schema            // array elements
+	raw    bool              // a json.RawMessage: checked for kind, kept raw
+	fields map[string]field  // object fields by exact name
+	fold   map[string]string // lower-cased name -> exact name, for hints
+	elem   *schema           // array elements
 }
+
+type field struct {
+	*schema
+	index int // of the struct field
+}
+
+var rawMessageType = reflect.TypeFor[json.RawMessage]()
 
 func schemaOf(t reflect.Type) *schema {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if t == rawMessageType {
+		return &schema{kind: kindObject, raw: true}
 	}
 	switch t.Kind() {
 	case reflect.String:
@@ -55,7 +66,7 @@ func schemaOf(t reflect.Type) *schema {
 	case reflect.Slice, reflect.Array:
 		return &schema{kind: kindArray, elem: schemaOf(t.Elem())}
 	case reflect.Struct:
-		s := &schema{kind: kindObject, fields: map[string]*schema{}, fold: map[string]string{}}
+		s := &schema{kind: kindObject, fields: map[string]field{}, fold: map[string]string{}}
 		for i := range t.NumField() {
 			f := t.Field(i)
 			if !f.IsExported() {
@@ -68,7 +79,7 @@ func schemaOf(t reflect.Type) *schema {
 			if name == "" {
 				name = f.Name
 			}
-			s.fields[name] = schemaOf(f.Type)
+			s.fields[name] = field{schemaOf(f.Type), i}
 			s.fold[strings.ToLower(name)] = name
 		}
 		return s
@@ -76,7 +87,8 @@ func schemaOf(t reflect.Type) *schema {
 	return &schema{kind: kindAny}
 }
 
-// checker walks one valid JSON value and reports what does not fit a schema.
+// checker walks one valid JSON value, reports what does not fit a schema,
+// and stores what does.
 type checker struct {
 	b   []byte
 	i   int
@@ -111,24 +123,40 @@ func (c *checker) kind() (k jsonKind, ok bool) {
 	return kindNumber, true
 }
 
-// value checks the value at c.i against s (nil: skip it) and moves past it.
-// Its path is join(parent, name), built only when needed.
-func (c *checker) value(s *schema, parent, name string) {
+// value checks the value at c.i against s (nil: an unknown field, skipped),
+// stores it in dst (when valid) and moves past it. Its path is
+// join(parent, name), built only when needed.
+func (c *checker) value(s *schema, parent, name string, dst reflect.Value) {
 	c.ws()
-	if s == nil || s.kind == kindAny {
+	k, ok := c.kind()
+	switch {
+	case s == nil || !ok: // unknown, or null: the zero value stays
+		c.skip()
+		return
+	case s.kind != kindAny && k != s.kind:
+		c.add(join(parent, name), "must be "+kindNames[s.kind]+", not "+kindNames[k])
 		c.skip()
 		return
 	}
-	k, ok := c.kind()
+	if dst.IsValid() && dst.Kind() == reflect.Pointer {
+		if dst.IsNil() {
+			dst.Set(reflect.New(dst.Type().Elem()))
+		}
+		dst = dst.Elem()
+	}
+	start := c.i
 	switch {
-	case !ok:
-		c.skip() // null
-	case k != s.kind:
-		c.add(join(parent, name), "must be "+kindNames[s.kind]+", not "+kindNames[k])
+	case s.raw:
 		c.skip()
-	case k == kindObject:
-		c.object(s, join(parent, name), nil)
-	case k == kindArray:
+		if dst.IsValid() {
+			dst.SetBytes(c.b[start:c.i])
+		}
+	case k == kindObject && s.kind == kindObject:
+		c.object(s, join(parent, name), dst)
+	case k == kindString && dst.IsValid() && dst.Kind() == reflect.String:
+		raw, escaped := c.str()
+		dst.SetString(c.unquote(raw, escaped))
+	case k == kindArray && s.elem != nil && !dst.IsValid():
 		c.i++
 		path := join(parent, name)
 		for n := 0; ; n++ {
@@ -137,20 +165,24 @@ func (c *checker) value(s *schema, parent, name string) {
 				c.i++
 				return
 			}
-			c.value(s.elem, "", path+"["+strconv.Itoa(n)+"]")
+			c.value(s.elem, "", path+"["+strconv.Itoa(n)+"]", reflect.Value{})
 			c.ws()
 			if c.b[c.i] == ',' {
 				c.i++
 			}
 		}
-	default:
+	default: // numbers, booleans, arrays, any: rare here, leave them to encoding/json
 		c.skip()
+		if dst.IsValid() {
+			if err := json.Unmarshal(c.b[start:c.i], dst.Addr().Interface()); err != nil {
+				c.add(join(parent, name), err.Error())
+			}
+		}
 	}
 }
 
-// object checks the object at c.i. When spans is not nil, the values of
-// known fields are not descended into but recorded there, raw.
-func (c *checker) object(s *schema, path string, spans map[string][]byte) {
+// object checks the object at c.i, storing known fields in dst.
+func (c *checker) object(s *schema, path string, dst reflect.Value) {
 	c.i++ // {
 	var seen []string
 	for {
@@ -162,7 +194,7 @@ func (c *checker) object(s *schema, path string, spans map[string][]byte) {
 		name := c.key()
 		c.ws()
 		c.i++ // :
-		sub, known := s.fields[name]
+		f, known := s.fields[name]
 		switch {
 		case !known:
 			if exact, ok := s.fold[strings.ToLower(name)]; ok {
@@ -174,17 +206,11 @@ func (c *checker) object(s *schema, path string, spans map[string][]byte) {
 			c.add(join(path, name), "repeated field")
 		}
 		seen = append(seen, name)
-		c.ws()
-		if known && spans != nil {
-			start := c.i
-			if k, ok := c.kind(); ok && k != sub.kind && sub.kind != kindAny {
-				c.add(join(path, name), "must be "+kindNames[sub.kind]+", not "+kindNames[k])
-			}
-			c.skip()
-			spans[name] = c.b[start:c.i]
-		} else {
-			c.value(sub, path, name)
+		var fdst reflect.Value
+		if known && dst.IsValid() {
+			fdst = dst.Field(f.index)
 		}
+		c.value(f.schema, path, name, fdst)
 		c.ws()
 		if c.b[c.i] == ',' {
 			c.i++
@@ -195,11 +221,15 @@ func (c *checker) object(s *schema, path string, spans map[string][]byte) {
 // key reads an object key.
 func (c *checker) key() string {
 	raw, escaped := c.str()
+	return c.unquote(raw, escaped)
+}
+
+func (c *checker) unquote(raw []byte, escaped bool) string {
 	if !escaped {
 		return string(raw)
 	}
 	var s string
-	_ = json.Unmarshal(c.b[c.i-len(raw)-2:c.i], &s)
+	_ = json.Unmarshal(c.b[c.i-len(raw)-2:c.i], &s) // the quoted string just read
 	return s
 }
 
