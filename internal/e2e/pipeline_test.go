@@ -174,28 +174,35 @@ func TestPipeline_ThreeProcessesUnderOneLimit(t *testing.T) {
 	}
 }
 
-// utilization is the share of the limit used between the first and the last
-// call that counted: counted calls / (limit × elapsed / window).
+// utilization is the share of the limit used while the backlog lasted: from
+// the first notification call to the last ref's first attempt (later calls
+// are retries after the queue emptied): counted calls / (limit × elapsed / window).
 func utilization(calls []sandboxCall, limit int, window time.Duration) float64 {
-	var first, last time.Time
-	n := 0
+	firstTry := map[string]time.Time{}
+	var start, end time.Time
 	for _, c := range calls {
 		if !c.Counted || c.Kind == "keycheck" {
 			continue // key checks come at start-up, before the backlog
 		}
-		if first.IsZero() || c.Time.Before(first) {
-			first = c.Time
+		if start.IsZero() {
+			start = c.Time
 		}
-		if c.Time.After(last) {
-			last = c.Time
+		if _, seen := firstTry[c.Ref]; !seen {
+			firstTry[c.Ref] = c.Time
+			end = c.Time
 		}
-		n++
+	}
+	n := 0
+	for _, c := range calls {
+		if c.Counted && c.Kind != "keycheck" && !c.Time.After(end) {
+			n++
+		}
 	}
 	if n < 2 {
 		return 0
 	}
 	// n calls span n-1 intervals of window/limit at full use.
-	return float64(n-1) / (float64(limit) * last.Sub(first).Seconds() / window.Seconds())
+	return float64(n-1) / (float64(limit) * end.Sub(start).Seconds() / window.Seconds())
 }
 
 func callsFor(calls []sandboxCall, ref string) int {
