@@ -1,6 +1,7 @@
 package enqueue_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/lsqdispatch/lsqdispatch/enqueue"
 	"github.com/lsqdispatch/lsqdispatch/leadsquared"
@@ -325,5 +327,39 @@ func TestNew(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("New(%q): %v; want it to say %q and hide the password", tc.url, err, tc.want)
 		}
+	}
+}
+
+func TestNewFromOptions(t *testing.T) {
+	t.Parallel()
+	if _, err := enqueue.NewFromOptions(t.Context(), nil); err == nil {
+		t.Error("nil options: no error")
+	}
+	b := setup(t)
+	c, err := enqueue.NewFromOptions(b.ctx, &redis.UniversalOptions{Addrs: []string{b.redis.Addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if res, err := c.SendPush(b.ctx, pushBody("t"), enqueue.WithRef("u")); err != nil || res.State != "pending" {
+		t.Errorf("send: %+v, %v", res, err)
+	}
+	if _, err := enqueue.NewFromOptions(b.ctx, &redis.UniversalOptions{Addrs: []string{"127.0.0.1:1"}}); err == nil ||
+		!strings.Contains(err.Error(), "127.0.0.1:1 does not answer PING") {
+		t.Errorf("unreachable: %v", err)
+	}
+}
+
+func TestClient_CampaignCanceled(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx, cancel := context.WithCancel(b.ctx)
+	cancel()
+	rep, err := b.client.Campaign(ctx, newCampaignLines("x", 5000), enqueue.CampaignOptions{})
+	if !errors.Is(err, context.Canceled) || rep.Enqueued != 0 {
+		t.Errorf("canceled campaign: %+v, %v", rep, err)
+	}
+	if n := b.rdb.DBSize(b.ctx).Val(); n != 0 {
+		t.Errorf("%d keys after a canceled campaign", n)
 	}
 }

@@ -69,7 +69,10 @@ func (c *Client) Status(ctx context.Context, account, ref string) (StatusInfo, e
 // (pending, scheduled, retry or archived) and its ref registry entry, so the
 // ref may be used again. It returns an error wrapping ErrActive when the
 // notification is being sent now, ErrCompleted when it was sent, and
-// ErrNotFound when Redis does not know the ref.
+// ErrNotFound when Redis does not know the ref. The state is read, then the
+// task deleted: asynq refuses to delete a task a worker took meanwhile
+// (ErrActive), but one that a worker finished in that instant is deleted and
+// reported as cancelled, though it was sent.
 func (c *Client) Cancel(ctx context.Context, account, ref string) error {
 	if err := checkID(account, ref); err != nil {
 		return err

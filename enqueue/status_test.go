@@ -170,3 +170,31 @@ func TestClient_Stats(t *testing.T) {
 		t.Errorf("halted: %+v", st.Halted)
 	}
 }
+
+func TestClient_CancelDeadOrGone(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, _ = b.client.SendPush(b.ctx, pushBody("a"), enqueue.WithRef("dead"), enqueue.Bulk())
+	if err := b.inspector.ArchiveTask("bulk", "default:dead"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.client.Cancel(b.ctx, "default", "dead"); err != nil {
+		t.Errorf("cancel an archived task: %v", err)
+	}
+	// Archived, then deleted from asynq: the ref keeps its archived retention.
+	_ = b.rdb.Set(b.ctx, "lsqd:{default}:ref:gone", "bulk", tasks.ArchivedRetention).Err()
+	if st, err := b.client.Status(b.ctx, "default", "gone"); err != nil || st.State != "archived" {
+		t.Errorf("status: %+v, %v", st, err)
+	}
+	if err := b.client.Cancel(b.ctx, "default", "gone"); err != nil {
+		t.Errorf("cancel a gone dead letter: %v", err)
+	}
+	if v, _ := b.entry(t, "default", "gone"); v != "" {
+		t.Error("its ref is still claimed")
+	}
+	// Another producer is enqueuing it right now.
+	_ = b.rdb.Set(b.ctx, "lsqd:{default}:ref:busy", "bulk", 30*time.Second).Err()
+	if err := b.client.Cancel(b.ctx, "default", "busy"); err == nil || !strings.Contains(err.Error(), "enqueuing it right now") {
+		t.Errorf("cancel while enqueuing: %v", err)
+	}
+}
