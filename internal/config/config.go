@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -39,6 +40,9 @@ type Config struct {
 type UI struct {
 	User, Password string // NOTIFYD_UI_USER / NOTIFYD_UI_PASSWORD: basic auth, required off loopback
 	ReadOnly       bool   // NOTIFYD_UI_READONLY
+	// PrometheusURL is the Prometheus server the UI's metrics page queries,
+	// e.g. http://prometheus:9090; "" hides that page (NOTIFYD_PROMETHEUS_URL).
+	PrometheusURL string
 }
 
 // Account is one LeadSquared account as configured. String never shows its keys.
@@ -80,7 +84,7 @@ func FromEnv(getenv Getenv) (*Config, error) {
 		ShutdownTimeout: p.duration(EnvShutdownTimeout, 10*time.Second),
 		LogFormat:       cmp.Or(getenv(EnvLogFormat), "json"),
 		UI: UI{User: getenv(EnvUIUser), Password: getenv(EnvUIPassword),
-			ReadOnly: p.boolean(EnvUIReadOnly)},
+			ReadOnly: p.boolean(EnvUIReadOnly), PrometheusURL: p.httpURL(EnvPrometheusURL)},
 	}
 	c.HTTPAddr = cmp.Or(getenv(EnvHTTPAddr), DefaultHTTPAddr)
 	if c.HTTPAddr == "off" {
@@ -150,6 +154,19 @@ func (p *parser) boolean(name string) bool {
 		p.fail(name, "%q is not true or false", v)
 	}
 	return b
+}
+
+func (p *parser) httpURL(name string) string {
+	v := p.getenv(name)
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.fail(name, "%q is not an http(s) URL such as http://prometheus:9090", v)
+		return ""
+	}
+	return strings.TrimSuffix(v, "/")
 }
 
 func (p *parser) level() zerolog.Level {

@@ -21,6 +21,7 @@ const (
 	EnvUIUser                 = "NOTIFYD_UI_USER"
 	EnvUIPassword             = "NOTIFYD_UI_PASSWORD"
 	EnvUIReadOnly             = "NOTIFYD_UI_READONLY"
+	EnvPrometheusURL          = "NOTIFYD_PROMETHEUS_URL"
 	EnvLogLevel               = "LOG_LEVEL"
 	EnvLogFormat              = "LOG_FORMAT"
 )
@@ -30,7 +31,7 @@ var EnvVars = []string{
 	EnvRedisURL, EnvAccessKey, EnvSecretKey, EnvRegion, EnvAPIBaseURL,
 	EnvSystemNotificationPath, EnvRateLimit, EnvRateMargin, EnvDailyLimit, EnvDailyReserve,
 	EnvAccountsFile, EnvConcurrency, EnvHTTPAddr, EnvShutdownTimeout,
-	EnvUIUser, EnvUIPassword, EnvUIReadOnly, EnvLogLevel, EnvLogFormat,
+	EnvUIUser, EnvUIPassword, EnvUIReadOnly, EnvPrometheusURL, EnvLogLevel, EnvLogFormat,
 }
 
 // HTTP paths served by notifyd on NOTIFYD_HTTP_ADDR.

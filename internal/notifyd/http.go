@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -33,11 +34,15 @@ func (p *Process) startHTTP(opts Options) error {
 			return err
 		}
 		if ui != nil {
+			p.ui = ui
 			mux.Handle(config.PathMonitoring, ui)
 		}
 	}
 	l, err := net.Listen("tcp", p.Config.HTTPAddr)
 	if err != nil {
+		if c, ok := p.ui.(io.Closer); ok {
+			_ = c.Close()
+		}
 		return fmt.Errorf("%s: listen on %s: %w", config.EnvHTTPAddr, p.Config.HTTPAddr, err)
 	}
 	p.listener = l

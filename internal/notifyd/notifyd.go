@@ -70,6 +70,7 @@ type Process struct {
 	Server   *worker.Server
 	http     *http.Server
 	listener net.Listener
+	ui       http.Handler
 }
 
 // Options adjust a Process beyond the environment (the demo and tests use them).
@@ -90,6 +91,7 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 		return nil, err
 	}
 	p.Redis = rdb
+	registerQueueMetrics(p.Registry, rdb, log)
 	wcfg := worker.Config{Queue: queue, Redis: rdb, Concurrency: cfg.Concurrency,
 		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, Metrics: worker.NewMetrics(p.Registry)}
 	for _, a := range cfg.Accounts {
@@ -106,6 +108,7 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 		return nil, err
 	}
 	if err := p.startHTTP(opts); err != nil {
+		_ = rdb.Close()
 		return nil, err
 	}
 	if err := rdb.Ping(ctx).Err(); err != nil {
@@ -144,6 +147,9 @@ func (p *Process) Stop() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = p.http.Shutdown(ctx)
 		cancel()
+	}
+	if c, ok := p.ui.(io.Closer); ok {
+		_ = c.Close()
 	}
 	if p.Redis != nil {
 		_ = p.Redis.Close()
