@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	_ "github.com/lsqdispatch/lsqdispatch/internal/demo" // registers `notifyd demo`
 	"github.com/lsqdispatch/lsqdispatch/internal/notifyd"
 )
 
