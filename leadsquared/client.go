@@ -81,6 +81,10 @@ type Config struct {
 	// UserAgent is sent as User-Agent. Default
 	// "lsqdispatch/<Version> (+https://github.com/lsqdispatch/lsqdispatch)".
 	UserAgent string
+	// AllowInsecureHTTP permits an http:// BaseURL off loopback, for a local
+	// fake on a private network (lsq-sandbox in docker-compose). The keys then
+	// travel in clear: never set it for real LeadSquared keys.
+	AllowInsecureHTTP bool
 }
 
 // String describes the configuration without its keys.
@@ -137,7 +141,7 @@ func NewClient(cfg Config) (*Client, error) {
 
 	var base string
 	if strings.TrimSpace(cfg.BaseURL) != "" {
-		b, err := normalizeBaseURL(cfg.BaseURL)
+		b, err := normalizeBaseURL(cfg.BaseURL, cfg.AllowInsecureHTTP)
 		if err != "" {
 			problems = append(problems, err)
 		}
@@ -229,7 +233,7 @@ func printableASCII(s string) bool {
 
 // normalizeBaseURL checks a Config.BaseURL and returns it without a trailing
 // slash, or a problem. Problems never echo the value: it might hold a key.
-func normalizeBaseURL(raw string) (string, string) {
+func normalizeBaseURL(raw string, allowHTTP bool) (string, string) {
 	const fix = "e.g. https://api-us11.leadsquared.com, or http://127.0.0.1:8089 for a local fake"
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil {
@@ -247,7 +251,7 @@ func normalizeBaseURL(raw string) (string, string) {
 		return "", "Config.BaseURL must not hold a query string: put the keys in Config.AccessKey and Config.SecretKey (they are sent as headers)"
 	case u.Fragment != "":
 		return "", "Config.BaseURL must not hold a fragment"
-	case scheme == "http" && !isLoopback(u.Hostname()):
+	case scheme == "http" && !allowHTTP && !isLoopback(u.Hostname()):
 		return "", fmt.Sprintf("Config.BaseURL uses http:// with host %q, but the keys may only travel over HTTPS: use https://, or http:// only with a loopback host (127.0.0.0/8, ::1, localhost)", u.Hostname())
 	}
 	return scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/"), ""

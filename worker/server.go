@@ -79,6 +79,9 @@ func New(cfg Config) (*Server, error) {
 		cfg.Metrics.RateCalls.WithLabelValues(a.Name).Set(float64(a.Policy.Rate.Calls))
 		cfg.Metrics.RateWindow.WithLabelValues(a.Name).Set(a.Policy.Rate.Window.Seconds())
 		cfg.Metrics.Halted.WithLabelValues(a.Name).Set(0)
+		// Counters start at 0, so that the first 429 shows in increase().
+		cfg.Metrics.RateLimited.WithLabelValues(a.Name).Add(0)
+		cfg.Metrics.Cooldowns.WithLabelValues(a.Name).Add(0)
 	}
 	s := &Server{cfg: cfg, stop: make(chan struct{})}
 	limiter := NewLimiter(cfg.Redis)

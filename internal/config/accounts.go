@@ -28,6 +28,7 @@ type accountEntry struct {
 	RateMargin    string `yaml:"rate_margin"`
 	DailyLimit    *int   `yaml:"daily_limit"`
 	DailyReserve  *int   `yaml:"daily_reserve"`
+	AllowHTTP     bool   `yaml:"allow_insecure_http"`
 }
 
 type accountsFile struct {
@@ -77,7 +78,7 @@ func ParseAccounts(data []byte, name string, getenv Getenv) ([]Account, error) {
 		if !accountName.MatchString(n) {
 			p.fail(EnvAccountsFile, "account name %q must be 1-64 letters, digits, _ . or -", n)
 		}
-		a := Account{Name: n, Region: e.Region, BaseURL: e.BaseURL, SystemPath: e.SystemPath}
+		a := Account{Name: n, Region: e.Region, BaseURL: e.BaseURL, SystemPath: e.SystemPath, AllowInsecureHTTP: e.AllowHTTP}
 		if a.Region == "" && a.BaseURL == "" {
 			a.Region = "sg"
 		}

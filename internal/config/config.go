@@ -54,6 +54,9 @@ type Account struct {
 	AccessKey  string
 	SecretKey  string
 	Policy     worker.Policy
+	// AllowInsecureHTTP permits an http:// BaseURL off loopback (a local fake
+	// on a private network only; the keys travel in clear).
+	AllowInsecureHTTP bool
 }
 
 func (a Account) String() string {
@@ -64,7 +67,7 @@ func (a Account) String() string {
 func (a Account) Client() (*leadsquared.Client, error) {
 	c, err := leadsquared.NewClient(leadsquared.Config{
 		Region: a.Region, BaseURL: a.BaseURL, SystemNotificationPath: a.SystemPath,
-		AccessKey: a.AccessKey, SecretKey: a.SecretKey,
+		AccessKey: a.AccessKey, SecretKey: a.SecretKey, AllowInsecureHTTP: a.AllowInsecureHTTP,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("account %q: %w", a.Name, err)
@@ -194,7 +197,7 @@ func (p *parser) accounts() []Account {
 		}
 		a := Account{Name: tasks.DefaultAccount, Region: cmp.Or(p.getenv(EnvRegion), leadsquared.DefaultRegion),
 			BaseURL: p.getenv(EnvAPIBaseURL), SystemPath: p.getenv(EnvSystemNotificationPath),
-			AccessKey: access, SecretKey: secret}
+			AccessKey: access, SecretKey: secret, AllowInsecureHTTP: p.boolean(EnvAllowInsecureHTTP)}
 		a.Policy = p.policy(p.getenv(EnvRateLimit), p.getenv(EnvRateMargin), p.getenv(EnvDailyLimit), p.getenv(EnvDailyReserve), "")
 		p.checkRegion(EnvRegion, a)
 		out = append(out, a)

@@ -15,6 +15,7 @@ const (
 	EnvDailyLimit             = "LSQ_DAILY_LIMIT"
 	EnvDailyReserve           = "LSQ_DAILY_RESERVE"
 	EnvAccountsFile           = "LSQ_ACCOUNTS_FILE"
+	EnvAllowInsecureHTTP      = "LSQ_ALLOW_INSECURE_HTTP"
 	EnvConcurrency            = "NOTIFYD_CONCURRENCY"
 	EnvHTTPAddr               = "NOTIFYD_HTTP_ADDR"
 	EnvShutdownTimeout        = "NOTIFYD_SHUTDOWN_TIMEOUT"
@@ -30,7 +31,7 @@ const (
 var EnvVars = []string{
 	EnvRedisURL, EnvAccessKey, EnvSecretKey, EnvRegion, EnvAPIBaseURL,
 	EnvSystemNotificationPath, EnvRateLimit, EnvRateMargin, EnvDailyLimit, EnvDailyReserve,
-	EnvAccountsFile, EnvConcurrency, EnvHTTPAddr, EnvShutdownTimeout,
+	EnvAccountsFile, EnvAllowInsecureHTTP, EnvConcurrency, EnvHTTPAddr, EnvShutdownTimeout,
 	EnvUIUser, EnvUIPassword, EnvUIReadOnly, EnvPrometheusURL, EnvLogLevel, EnvLogFormat,
 }
 
