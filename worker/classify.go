@@ -66,15 +66,32 @@ func (b Backoff) RetryDelay() asynq.RetryDelayFunc {
 	return func(n int, err error, _ *asynq.Task) time.Duration {
 		var d *deferral
 		if errors.As(err, &d) {
-			return d.Delay
+			return toWholeSecond(time.Now(), d.Delay)
 		}
 		delay := b.delay(n)
 		var le *leadsquared.Error
 		if errors.As(err, &le) && le.RetryAfter > delay {
 			delay = le.RetryAfter
 		}
-		return delay
+		return toWholeSecond(time.Now(), delay)
 	}
+}
+
+// toWholeSecond lengthens a positive delay d from now so that it ends on a
+// whole second. asynq stores a retry's due time in whole seconds, truncated
+// (processAt.Unix()), so without this a retry could come up to a second
+// before its backoff or LeadSquared's Retry-After: 0.17 s after the call for
+// a backoff of 1 s ±30%. Rounded up, a retry comes after its delay, and at
+// most a second plus asynq's forwarding interval later.
+func toWholeSecond(now time.Time, d time.Duration) time.Duration {
+	if d <= 0 {
+		return d
+	}
+	due := now.Add(d)
+	if whole := due.Truncate(time.Second); whole.Before(due) {
+		due = whole.Add(time.Second)
+	}
+	return due.Sub(now)
 }
 
 func (b Backoff) delay(n int) time.Duration {

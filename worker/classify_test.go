@@ -1,0 +1,49 @@
+package worker
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/lsqdispatch/lsqdispatch/leadsquared"
+)
+
+// asynq keeps a retry's due time in whole seconds, truncated: the delay must
+// end on a whole second, never before the backoff or Retry-After.
+func TestToWholeSecond(t *testing.T) {
+	now := time.Date(2026, 3, 2, 9, 0, 0, 830_000_000, time.UTC)
+	for _, tc := range []struct{ d, want time.Duration }{
+		{0, 0},
+		{-time.Second, -time.Second},
+		{750 * time.Millisecond, 1170 * time.Millisecond}, // due 9:00:01.58 -> 9:00:02
+		{170 * time.Millisecond, 170 * time.Millisecond},  // due 9:00:01 exactly
+		{2 * time.Second, 2170 * time.Millisecond},
+	} {
+		got := toWholeSecond(now, tc.d)
+		if got != tc.want {
+			t.Errorf("toWholeSecond(%s) = %s, want %s", tc.d, got, tc.want)
+		}
+	}
+}
+
+// runAt is when asynq runs a retry given the delay: it stores
+// time.Now().Add(d).Unix() and forwards the task once that second has come.
+func runAt(d time.Duration) time.Time { return time.Unix(time.Now().Add(d).Unix(), 0) }
+
+func TestBackoff_RetryDelayNeverEarly(t *testing.T) {
+	f := Backoff{}.RetryDelay()
+	for n := range 5 {
+		lo := time.Duration(float64(time.Second<<n) * 0.7)
+		for range 50 {
+			start := time.Now()
+			if at := runAt(f(n, errors.New("500"), nil)); at.Before(start.Add(lo)) {
+				t.Fatalf("retry %d runs %s after the failure, before the backoff's minimum %s", n, at.Sub(start), lo)
+			}
+		}
+	}
+	start := time.Now()
+	ra := &leadsquared.Error{StatusCode: 503, RetryAfter: 5 * time.Second}
+	if at := runAt(f(0, ra, nil)); at.Before(start.Add(5 * time.Second)) {
+		t.Errorf("Retry-After 5s: the retry runs %s after the failure", at.Sub(start))
+	}
+}
