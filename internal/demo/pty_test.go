@@ -42,8 +42,9 @@ func TestNotifydDemo_InATerminal(t *testing.T) {
 	t.Parallel()
 	bin := buildNotifyd(t)
 	cmd := exec.Command(bin, "demo", "--size", "20", "--exit-when-done", "--addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "TERM=xterm-256color")
-	cmd.Dir = t.TempDir() // the demo's log file goes to the temp dir anyway
+	dir := t.TempDir()
+	cmd.Env = append(os.Environ(), "TERM=xterm-256color", "TMPDIR="+dir) // the demo's log file goes to TMPDIR
+	cmd.Dir = dir
 	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
 	if err != nil {
 		t.Fatalf("start in a pty: %v", err)
