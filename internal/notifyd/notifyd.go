@@ -71,6 +71,7 @@ type Process struct {
 	http     *http.Server
 	listener net.Listener
 	ui       http.Handler
+	queue    asynq.RedisConnOpt // the workers' connection, which the UI shares
 }
 
 // Options adjust a Process beyond the environment (the demo and tests use them).
@@ -90,7 +91,7 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 	if err != nil {
 		return nil, err
 	}
-	p.Redis = rdb
+	p.Redis, p.queue = rdb, queue
 	registerQueueMetrics(p.Registry, rdb, log)
 	wcfg := worker.Config{Queue: queue, Redis: rdb, Concurrency: cfg.Concurrency,
 		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, Metrics: worker.NewMetrics(p.Registry)}

@@ -33,7 +33,8 @@ func init() { DefaultUI = NewUI }
 // NOTIFYD_PROMETHEUS_URL turns on its metrics page. Only the UI is guarded:
 // /metrics, /healthz and /readyz stay open to scrapers and probes.
 //
-// The returned handler holds its own Redis connection; Process.Stop closes it.
+// The returned handler holds its own Redis client, made from the workers'
+// connection options; Process.Stop closes it.
 func NewUI(p *Process) (http.Handler, error) {
 	ui := p.Config.UI
 	if (ui.User == "") != (ui.Password == "") {
@@ -43,9 +44,12 @@ func NewUI(p *Process) (http.Handler, error) {
 		return nil, fmt.Errorf("monitoring UI: %s=%q is not a loopback address, so the UI at %s needs a login: set %s and %s (HTTP basic auth), or listen on 127.0.0.1",
 			config.EnvHTTPAddr, p.Config.HTTPAddr, config.PathMonitoring, config.EnvUIUser, config.EnvUIPassword)
 	}
-	conn, err := asynq.ParseRedisURI(p.Config.RedisURL)
-	if err != nil {
-		return nil, fmt.Errorf("monitoring UI: %s: %v", config.EnvRedisURL, redactErr(err, p.Config.RedisURL))
+	conn := p.queue // the workers' connection options: same URL, same parsing
+	if conn == nil {
+		var err error
+		if conn, err = asynq.ParseRedisURI(p.Config.RedisURL); err != nil {
+			return nil, fmt.Errorf("monitoring UI: %s: %v", config.EnvRedisURL, redactErr(err, p.Config.RedisURL))
+		}
 	}
 	mon := asynqmon.New(asynqmon.Options{
 		RootPath:          strings.TrimSuffix(config.PathMonitoring, "/"),
