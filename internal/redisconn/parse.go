@@ -60,7 +60,7 @@ func Parse(rawURL string) (Conn, error) {
 		if err != nil {
 			// Not fail: the URL is not shown, since a password may be
 			// where the port should be (redis://host:password).
-			return Conn{}, fmt.Errorf("the Redis URL (not shown: it may hold a password) has a bad host list: %v; want %s", err, forms)
+			return Conn{}, fmt.Errorf("the Redis URL (not shown: it may hold a password) does not parse: %v; want %s", err, forms)
 		}
 		o.Addrs = append(o.Addrs, addr)
 	}
@@ -222,10 +222,15 @@ func hostPort(h, defPort string) (string, error) {
 	}
 	host, port, err := net.SplitHostPort(h)
 	if err != nil {
-		// No port, or an IPv6 address without brackets and port.
-		host, port = strings.Trim(h, "[]"), defPort
-		if strings.Contains(host, ":") && net.ParseIP(host) == nil {
-			return "", fmt.Errorf("a host is not host:port")
+		// No port: a name, an IPv4 address or a bracketed IPv6 address.
+		host, port = h, defPort
+		if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+			host = h[1 : len(h)-1]
+			if net.ParseIP(host) == nil {
+				return "", fmt.Errorf("a host in brackets is not an IPv6 address")
+			}
+		} else if strings.ContainsAny(h, ":[]") {
+			return "", fmt.Errorf("a host is not host:port (write IPv6 addresses in brackets: [::1]:6379)")
 		}
 	}
 	if host == "" {
