@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/lsqdispatch/lsqdispatch/internal/redisconn"
 )
 
 // Errors a caller can test for with errors.Is. Validation problems come as a
@@ -38,31 +39,21 @@ type Client struct {
 	where string
 }
 
-// New connects to the Redis server named by a redis:// or rediss:// URL, as
-// in REDIS_URL (redis://[user:password@]host:port/db, see
-// redis.ParseURL for query options), and pings it.
+// New connects to the Redis named by a URL, as in REDIS_URL, and pings it:
+// redis://[user:password@]host:port/db, rediss://… (TLS),
+// redis-sentinel://host:port[,host:port…]/db?master=NAME or
+// redis-cluster://host:port[,host:port…] (see internal/redisconn for the
+// options). Errors never show the password.
 func New(ctx context.Context, redisURL string) (*Client, error) {
 	if strings.TrimSpace(redisURL) == "" {
 		return nil, fmt.Errorf("enqueue: no Redis URL given: set REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379/0")
 	}
-	u, err := url.Parse(redisURL)
+	conn, err := redisconn.Parse(redisURL)
 	if err != nil {
-		// url.Error repeats the URL, password and all: keep only its cause.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("enqueue: the Redis URL (not shown: it may hold a password) does not parse: %v; want redis://[user:password@]host:port/db or rediss://… (as in REDIS_URL)", err)
+		return nil, fmt.Errorf("enqueue: %w (as in REDIS_URL)", err)
 	}
-	where := u.Redacted()
-	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return nil, fmt.Errorf("enqueue: Redis URL %s: scheme %q is not redis or rediss; want e.g. REDIS_URL=redis://127.0.0.1:6379/0", where, u.Scheme)
-	}
-	o, err := redis.ParseURL(redisURL)
-	if err != nil {
-		return nil, fmt.Errorf("enqueue: Redis URL %s: %w; want redis://[user:password@]host:port/db (as in REDIS_URL)", where, err)
-	}
-	return connect(ctx, redis.NewClient(o), where)
+	c, err := connect(ctx, conn.Client(), conn.String())
+	return c, conn.Redact(err)
 }
 
 // NewFromOptions connects with go-redis options: a single server, a Sentinel

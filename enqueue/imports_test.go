@@ -7,7 +7,7 @@ import (
 )
 
 // TestImports keeps the package light for every service that imports it:
-// of this module, only tasks, leadsquared and internal/keys.
+// of this module, only tasks, leadsquared, internal/keys and internal/redisconn.
 func TestImports(t *testing.T) {
 	t.Parallel()
 	out, err := exec.Command("go", "list", "-deps", "github.com/lsqdispatch/lsqdispatch/enqueue").Output()
@@ -19,6 +19,8 @@ func TestImports(t *testing.T) {
 		"github.com/lsqdispatch/lsqdispatch/tasks":         true,
 		"github.com/lsqdispatch/lsqdispatch/leadsquared":   true,
 		"github.com/lsqdispatch/lsqdispatch/internal/keys": true,
+		// asynq and go-redis only: one parser of REDIS_URL for every binary.
+		"github.com/lsqdispatch/lsqdispatch/internal/redisconn": true,
 	}
 	for _, p := range strings.Fields(string(out)) {
 		if strings.HasPrefix(p, "github.com/lsqdispatch/") && !allowed[p] {

@@ -318,10 +318,10 @@ func TestNew(t *testing.T) {
 		url, want string
 	}{
 		{"", "set REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379/0"},
-		{"http://h:1", `scheme "http" is not redis or rediss`},
+		{"http://h:1", `scheme "http" is not supported`},
 		{"redis://u:s3cret@127.0.0.1:1/0", "Redis at redis://u:xxxxx@127.0.0.1:1/0 does not answer PING"},
 		{"redis://:s3cret@[::1/0", "does not parse"},
-		{"redis://:s3cret@127.0.0.1:1/x", "invalid database number"},
+		{"redis://:s3cret@127.0.0.1:1/x", "the database number"},
 	} {
 		_, err := enqueue.New(t.Context(), tc.url)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "s3cret") {
