@@ -1,9 +1,11 @@
 package redisconn_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"github.com/lsqdispatch/lsqdispatch/enqueue"
 	"github.com/lsqdispatch/lsqdispatch/internal/testutil"
 )
 
@@ -40,6 +42,13 @@ func TestACL_RefusedCredentials(t *testing.T) {
 			wantErr(t, err, "refused the credentials")
 			if err != nil && name != "NoCredentials" {
 				wantErr(t, err, "xxxxx")
+			}
+			// What notifyctl and producers see.
+			_, err = enqueue.New(context.Background(), url)
+			if name == "NoCredentials" {
+				wantErr(t, err, "NOAUTH")
+			} else {
+				wantErr(t, err, "WRONGPASS")
 			}
 		})
 	}

@@ -55,9 +55,9 @@ func setupDrain(t *testing.T, url string) *drainBundle {
 	t.Cleanup(func() { sb.Close(); hs.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := enqueue.NewFromOptions(ctx, conn.Universal)
+	c, err := enqueue.New(ctx, url)
 	if err != nil {
-		t.Fatalf("enqueue client on %s: %v", conn, err)
+		t.Fatalf("enqueue.New(%s): %v", conn, err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return &drainBundle{conn: conn, sandbox: sb, sbURL: hs.URL, client: c}
