@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lsqdispatch/lsqdispatch/internal/config"
+	"github.com/lsqdispatch/lsqdispatch/internal/redisconn"
 	"github.com/lsqdispatch/lsqdispatch/worker"
 )
 
@@ -193,17 +194,14 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// redisClients builds asynq's connection and the go-redis client from one URL.
+// redisClients builds asynq's connection and the go-redis client from one
+// URL, in any form internal/redisconn accepts (redis, rediss, Sentinel, Cluster).
 func redisClients(url string) (asynq.RedisConnOpt, redis.UniversalClient, error) {
-	queue, err := asynq.ParseRedisURI(url)
+	conn, err := redisconn.Parse(url)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %v (expected redis://[user:pass@]host:port/db or rediss://…)", config.EnvRedisURL, redactErr(err, url))
+		return nil, nil, fmt.Errorf("%s: %w", config.EnvRedisURL, err)
 	}
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %v", config.EnvRedisURL, redactErr(err, url))
-	}
-	return queue, redis.NewClient(opts), nil
+	return conn.Queue, conn.Client(), nil
 }
 
 func indent(err error) string {

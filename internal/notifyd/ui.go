@@ -12,10 +12,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
 
 	"github.com/lsqdispatch/lsqdispatch/internal/config"
+	"github.com/lsqdispatch/lsqdispatch/internal/redisconn"
 	"github.com/lsqdispatch/lsqdispatch/tasks"
 )
 
@@ -46,10 +46,11 @@ func NewUI(p *Process) (http.Handler, error) {
 	}
 	conn := p.queue // the workers' connection options: same URL, same parsing
 	if conn == nil {
-		var err error
-		if conn, err = asynq.ParseRedisURI(p.Config.RedisURL); err != nil {
-			return nil, fmt.Errorf("monitoring UI: %s: %v", config.EnvRedisURL, redactErr(err, p.Config.RedisURL))
+		c, err := redisconn.Parse(p.Config.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("monitoring UI: %s: %w", config.EnvRedisURL, err)
 		}
+		conn = c.Queue
 	}
 	mon := asynqmon.New(asynqmon.Options{
 		RootPath:          strings.TrimSuffix(config.PathMonitoring, "/"),
