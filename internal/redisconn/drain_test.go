@@ -40,14 +40,15 @@ type drainBundle struct {
 }
 
 // setupDrain parses url, connects the enqueue client through it and starts
-// the sandbox at drainLimit per drainWindow.
-func setupDrain(t *testing.T, url string) *drainBundle {
+// the sandbox at drainLimit per drainWindow, with faults.
+func setupDrain(t *testing.T, url string, faults ...sandbox.Script) *drainBundle {
 	t.Helper()
 	conn, err := redisconn.Parse(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sb, err := sandbox.New(sandbox.Config{AccessKey: drainAccess, SecretKey: drainSecret, Limit: drainLimit, Window: drainWindow})
+	sb, err := sandbox.New(sandbox.Config{AccessKey: drainAccess, SecretKey: drainSecret, Limit: drainLimit, Window: drainWindow,
+		Faults: sandbox.Faults{Scripts: faults}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -136,8 +137,9 @@ func tail(path string) string {
 	return string(b)
 }
 
-// command sends one inline command on conn and returns the reply's first
-// line (a simple string, an error, or a bulk string's content).
+// command sends one inline command on conn and returns the reply: a simple
+// string with its "+" (or a bulk string's content, or "" for nil), or an
+// array's or integer's first line ("*3", ":1"). An error reply is an error.
 func command(conn net.Conn, cmd string) (string, error) {
 	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
 	if _, err := conn.Write([]byte(cmd + "\r\n")); err != nil {
@@ -149,33 +151,83 @@ func command(conn net.Conn, cmd string) (string, error) {
 		return "", err
 	}
 	line = strings.TrimRight(line, "\r\n")
-	if strings.HasPrefix(line, "$") {
-		var n int
-		if _, err := fmt.Sscanf(line, "$%d", &n); err != nil {
-			return "", fmt.Errorf("unexpected reply %q", line)
-		}
-		if n < 0 {
-			return "", nil // nil reply
-		}
-		buf := make([]byte, n+2)
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return "", err
-		}
-		return string(buf[:n]), nil
-	}
-	if strings.HasPrefix(line, "-") {
+	switch {
+	case strings.HasPrefix(line, "$"):
+		return readBulk(r, line)
+	case strings.HasPrefix(line, "-"):
 		return "", fmt.Errorf("redis: %s", line[1:])
 	}
 	return line, nil
 }
 
+// readBulk reads a bulk string's content after its header line ("$N").
+func readBulk(r *bufio.Reader, header string) (string, error) {
+	n, err := strconv.Atoi(header[1:])
+	if err != nil {
+		return "", fmt.Errorf("unexpected reply %q", header)
+	}
+	if n < 0 {
+		return "", nil // nil reply
+	}
+	buf := make([]byte, n+2)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
+}
+
+// readAddr sends cmd and reads a two-element array of bulk strings
+// (host, port), as SENTINEL GET-MASTER-ADDR-BY-NAME answers.
+func readAddr(conn net.Conn, cmd string) (string, error) {
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := conn.Write([]byte(cmd + "\r\n")); err != nil {
+		return "", err
+	}
+	r := bufio.NewReader(conn)
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	if line = strings.TrimRight(line, "\r\n"); line != "*2" {
+		return "", fmt.Errorf("unexpected reply %q", line)
+	}
+	var parts []string
+	for i := 0; i < 2; i++ {
+		h, err := r.ReadString('\n')
+		if err != nil {
+			return "", err
+		}
+		s, err := readBulk(r, strings.TrimRight(h, "\r\n"))
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, s)
+	}
+	return net.JoinHostPort(parts[0], parts[1]), nil
+}
+
+func dialTCP(addr string) (net.Conn, error) {
+	return net.DialTimeout("tcp", addr, 200*time.Millisecond)
+}
+
 // tcpCommand dials addr and sends one command.
 func tcpCommand(addr, cmd string) (string, error) {
-	conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	return authCommand(addr, "", cmd)
+}
+
+// authCommand dials addr, authenticates with password (unless empty) and
+// sends one command.
+func authCommand(addr, password, cmd string) (string, error) {
+	conn, err := dialTCP(addr)
 	if err != nil {
 		return "", err
 	}
 	defer conn.Close()
+	if password != "" {
+		if _, err := command(conn, "AUTH "+password); err != nil {
+			return "", err
+		}
+	}
 	return command(conn, cmd)
 }
 
