@@ -60,6 +60,10 @@ func (e *DailyCapError) Error() string {
 // takes a slot, at transactional priority, even while the account is halted.
 const laneKeyCheck tasks.Lane = "keycheck"
 
+// minTolerance is the least lateness a slot may have: timer and scheduling
+// noise, far below any margin worth setting.
+const minTolerance = 5 * time.Millisecond
+
 // ErrStopping is returned by Wait when the worker is shutting down: the task
 // goes back to its queue without a call to LeadSquared.
 var ErrStopping = errors.New("notifyd is shutting down: task handed back without calling LeadSquared")
@@ -86,8 +90,9 @@ func NewLimiter(rdb redis.Cmdable) *Limiter {
 		prefix: uuid.NewString()[:8] + ":",
 		sleep:  sleepCtx,
 		// A slot claimed later than half the margin is given back, so that the
-		// rest of the margin still covers network jitter.
-		tolerance: func(p Policy) time.Duration { return p.Margin / 2 },
+		// rest of the margin still covers network jitter. The floor keeps a
+		// zero margin from rebooking every slot over microseconds.
+		tolerance: func(p Policy) time.Duration { return max(p.Margin/2, minTolerance) },
 	}
 }
 
@@ -101,57 +106,78 @@ type Grant struct {
 // returns. It spends no retry budget: it only waits. It returns a
 // *HaltedError, a *DailyCapError, ErrStopping when stop is closed, ctx's
 // error, or a Redis error.
+//
+// A slot is only good near its time: a call made later than the tolerance
+// (half the margin, at least minTolerance) after its slot could meet the calls booked a window
+// later inside LeadSquared's window. Wait checks the lateness on Redis's clock
+// when it claims the slot and again on this host's clock as its last step, and
+// gives a late slot back and books again rather than return it.
 func (l *Limiter) Wait(ctx context.Context, stop <-chan struct{}, account string, lane tasks.Lane, p Policy) (Grant, error) {
 	start := time.Now()
-	id := l.prefix + strconv.FormatUint(l.seq.Add(1), 36)
+	for {
+		id := l.prefix + strconv.FormatUint(l.seq.Add(1), 36)
+		due, err := l.slot(ctx, stop, account, lane, id, p)
+		if err != nil {
+			return Grant{}, err
+		}
+		if time.Since(due) <= l.tolerance(p) {
+			return Grant{Waited: time.Since(start)}, nil
+		}
+		l.release(account, id) // late: this host stalled after the claim
+	}
+}
+
+// slot books and claims one slot; it returns when the slot was due, on this
+// host's monotonic clock.
+func (l *Limiter) slot(ctx context.Context, stop <-chan struct{}, account string, lane tasks.Lane, id string, p Policy) (time.Time, error) {
 	for {
 		status, wait, detail, err := l.book(ctx, account, lane, id, p)
 		if err != nil {
-			return Grant{}, err
+			return time.Time{}, err
 		}
 		switch status {
 		case 0:
-			return Grant{Waited: time.Since(start)}, nil
+			return time.Now(), nil
 		case 2:
-			return Grant{}, &HaltedError{Account: account, Reason: detail}
+			return time.Time{}, &HaltedError{Account: account, Reason: detail}
 		case 3:
-			return Grant{}, &DailyCapError{Account: account, ResumeIn: wait}
+			return time.Time{}, &DailyCapError{Account: account, ResumeIn: wait}
 		}
-		rebookIn, err := l.await(ctx, stop, account, lane, id, wait, p)
+		due, rebookIn, err := l.await(ctx, stop, account, lane, id, wait, p)
 		if err != nil {
-			return Grant{}, err
+			return time.Time{}, err
 		}
 		if rebookIn < 0 {
-			return Grant{Waited: time.Since(start)}, nil
+			return due, nil
 		}
 		if err := l.sleep(ctx, stop, rebookIn); err != nil {
-			return Grant{}, err
+			return time.Time{}, err
 		}
 	}
 }
 
-// await sleeps until a booking's time and claims it. It returns -1 when the
-// slot is claimed, or how long to wait before booking again.
-func (l *Limiter) await(ctx context.Context, stop <-chan struct{}, account string, lane tasks.Lane, id string, wait time.Duration, p Policy) (time.Duration, error) {
+// await sleeps until a booking's time and claims it. It returns when the
+// claimed slot was due and -1, or how long to wait before booking again.
+func (l *Limiter) await(ctx context.Context, stop <-chan struct{}, account string, lane tasks.Lane, id string, wait time.Duration, p Policy) (time.Time, time.Duration, error) {
 	for {
 		if err := l.sleep(ctx, stop, wait); err != nil {
 			l.release(account, id)
-			return 0, err
+			return time.Time{}, 0, err
 		}
 		status, next, detail, err := l.claim(ctx, account, lane, id, p)
 		if err != nil {
 			l.release(account, id)
-			return 0, err
+			return time.Time{}, 0, err
 		}
 		switch status {
 		case 0:
-			return -1, nil
+			return time.Now().Add(-next), -1, nil // next: how late the claim was
 		case 1:
 			wait = next
 		case 2:
-			return 0, &HaltedError{Account: account, Reason: detail}
+			return time.Time{}, 0, &HaltedError{Account: account, Reason: detail}
 		default:
-			return next, nil
+			return time.Time{}, next, nil
 		}
 	}
 }

@@ -109,7 +109,7 @@ return {1, mine - now, ''}
 //
 // Returns {status, wait_us, detail}:
 //
-//	0 go: call now                 1 not yet (moved by transactional work): sleep wait_us, claim again
+//	0 go: call now; wait_us is how late the claim is   1 not yet (moved by transactional work): sleep wait_us, claim again
 //	2 halted: detail is the reason 4 rebook: the booking was dropped (cool-down began, the
 //	                                  worker woke too late, or the booking expired); wait_us, then book again
 //
@@ -140,7 +140,7 @@ if cd > 0 or now - s > tonumber(ARGV[2]) then
   return {4, cd * 1000, ''}
 end
 redis.call('ZREM', KEYS[2], id)
-return {0, 0, ''}
+return {0, now - s, ''}
 `)
 
 // releaseScript gives back a booking that will not be used (shutdown, context
