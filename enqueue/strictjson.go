@@ -198,12 +198,12 @@ func (c *checker) object(s *schema, path string, dst reflect.Value) {
 		switch {
 		case !known:
 			if exact, ok := s.fold[strings.ToLower(name)]; ok {
-				c.add(join(path, name), `unknown field; the name is "`+exact+`" (names are case-sensitive)`)
+				c.add(join(path, shown(name)), `unknown field; the name is "`+exact+`" (names are case-sensitive)`)
 			} else {
-				c.add(join(path, name), "unknown field")
+				c.add(join(path, shown(name)), "unknown field")
 			}
 		case slices.Contains(seen, name):
-			c.add(join(path, name), "repeated field")
+			c.add(join(path, shown(name)), "repeated field")
 		}
 		seen = append(seen, name)
 		var fdst reflect.Value
@@ -280,6 +280,21 @@ func (c *checker) skip() {
 			c.i++
 		}
 	}
+}
+
+// shown is an unknown field's name as a problem shows it: quoted when it is
+// empty or holds anything but printable ASCII, so that a problem stays one
+// line ("line 3: body.\"a\\nb\": unknown field").
+func shown(name string) string {
+	for i := 0; i < len(name); i++ {
+		if name[i] <= ' ' || name[i] >= 0x7f || name[i] == '"' {
+			return strconv.Quote(name)
+		}
+	}
+	if name == "" {
+		return `""`
+	}
+	return name
 }
 
 func join(path, name string) string {
