@@ -64,10 +64,16 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 // redisPoll is how often a handler pings Redis while Redis is unreachable.
 const redisPoll = 250 * time.Millisecond
 
+// redisSettle is how long a handler keeps a task after Redis answers again:
+// asynq writes through its own connection pool, which go-redis redials only
+// once a second after a run of failed dials.
+const redisSettle = 1500 * time.Millisecond
+
 // awaitRedis returns at once when Redis answers a PING; otherwise it keeps
-// the task, pinging every redisPoll, until Redis answers again, ctx is done
-// (asynq's lease ended, or the task's deadline) or notifyd stops. It reports
-// whether it waited for Redis and Redis came back.
+// the task, pinging every redisPoll, until Redis answers again (and then
+// redisSettle more), ctx is done (asynq's lease ended, or the task's
+// deadline) or notifyd stops. It reports whether it waited for Redis and
+// Redis came back.
 //
 // A handler must not hand a task back to asynq while Redis is down: asynq
 // (v0.26.0) writes the task's outcome once, and its later attempts to sync a
@@ -84,24 +90,35 @@ func (h *handler) awaitRedis(ctx context.Context) bool {
 		err := h.rdb.Ping(pctx).Err()
 		cancel()
 		if err == nil {
-			if waited {
+			if waited && h.pause(ctx, redisSettle) {
 				h.log.Info().Msg("Redis answers again: the held task goes on")
+				return true
 			}
-			return waited
+			return false
 		}
 		if !waited {
 			h.log.Warn().Err(err).Msg("Redis is unreachable: the task is held until it answers again")
 		}
 		waited = true
-		select {
-		case <-ctx.Done():
+		if !h.pause(ctx, redisPoll) {
 			return false
-		case <-h.stop:
-			return false
-		case <-time.After(redisPoll):
 		}
 	}
 	return false
+}
+
+// pause waits d; it returns false at once when ctx is done or notifyd stops.
+func (h *handler) pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-h.stop:
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 func (h *handler) process(ctx context.Context, t *asynq.Task, a *attempt) error {
@@ -161,9 +178,13 @@ func (h *handler) delivered(ctx context.Context, t *asynq.Task, meta tasks.Meta,
 	res.Attempt = n
 	if data, err := json.Marshal(res); err == nil {
 		_, err := t.ResultWriter().Write(data)
-		if err != nil && h.awaitRedis(ctx) {
-			// Redis went away during the call: asynq must record the
-			// delivery once it is back, or the notification is sent again.
+		// Redis went away during the call, or asynq's connections are not
+		// back yet: asynq must be able to record the delivery, or the
+		// notification is sent again (see awaitRedis). The result goes
+		// through asynq's own connections, so writing it is the test; after
+		// asynq's lease length, its recoverer does as well.
+		giveUp := time.Now().Add(30 * time.Second)
+		for err != nil && time.Now().Before(giveUp) && (h.awaitRedis(ctx) || h.pause(ctx, redisPoll)) {
 			_, err = t.ResultWriter().Write(data)
 		}
 		if err != nil {
