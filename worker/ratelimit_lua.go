@@ -60,38 +60,49 @@ if cap > 0 then
 end
 
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - span))
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - span))
 
 local at = now
 local cd = redis.call('PTTL', KEYS[3])
 if cd > 0 then at = now + cd * 1000 end
-local n = redis.call('ZCARD', KEYS[1])
-if n > 0 then
-  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-  local paced = tonumber(last[2]) + math.floor(span / calls)
-  if paced > at then at = paced end
+-- The latest slot (pacing) and the calls-th latest (the window). Within
+-- LeadSquared's limits (25 at most) one ZRANGE of the last calls slots
+-- reads both; a larger limit reads them one by one.
+local last, kth
+if calls <= 64 then
+  local tail = redis.call('ZRANGE', KEYS[1], -calls, -1, 'WITHSCORES')
+  if #tail > 0 then last = tonumber(tail[#tail]) end
+  if #tail == 2 * calls then kth = tonumber(tail[2]) end
+else
+  local n = redis.call('ZCARD', KEYS[1])
+  if n > 0 then last = tonumber(redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2]) end
+  if n >= calls then kth = tonumber(redis.call('ZRANGE', KEYS[1], n - calls, n - calls, 'WITHSCORES')[2]) end
 end
-if n >= calls then
-  local kth = redis.call('ZRANGE', KEYS[1], n - calls, n - calls, 'WITHSCORES')
-  local slid = tonumber(kth[2]) + span
-  if slid > at then at = slid end
-end
+if last and last + math.floor(span / calls) > at then at = last + math.floor(span / calls) end
+if kth and kth + span > at then at = kth + span end
 
-local mine = at
+-- Only a transactional booking reads the pending set (for bookings it may
+-- take), so only it trims the bookings abandoned there (a worker killed
+-- between book and claim); an unused pending set expires with the slots.
+local mine, touched = at, false
 if lane ~= 'b' and at > now then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)
   local victim = redis.call('ZRANGEBYSCORE', KEYS[2], now, '(' .. at, 'WITHSCORES', 'LIMIT', 0, 1)
   if #victim > 0 then
     mine = tonumber(victim[2])
     redis.call('ZADD', KEYS[1], at, victim[1])
     redis.call('ZADD', KEYS[2], at, victim[1])
+    touched = true
   end
 end
 redis.call('ZADD', KEYS[1], mine, id)
-if lane == 'b' and mine > now then redis.call('ZADD', KEYS[2], mine, id) end
+if lane == 'b' and mine > now then
+  redis.call('ZADD', KEYS[2], mine, id)
+  touched = true
+end
 
 local ttl = math.floor((at - now + 2 * span) / 1000) + 1
 redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('PEXPIRE', KEYS[2], ttl)
+if touched then redis.call('PEXPIRE', KEYS[2], ttl) end
 if cap > 0 then
   redis.call('HINCRBY', KEYS[6], day, 1)
   redis.call('HDEL', KEYS[6], day - 1, day - 2)

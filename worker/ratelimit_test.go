@@ -96,6 +96,28 @@ func TestLimiter_Wait_SlidingWindowEdge(t *testing.T) {
 	}
 }
 
+// TestLimiter_Wait_SlidingWindowEdgeLargeLimit is the edge above for a limit
+// past the one-read path of bookScript (more than 64 calls per window):
+// pacing alone (span/calls, floored to a microsecond) would grant call
+// calls+1 a microsecond early; the window must not.
+func TestLimiter_Wait_SlidingWindowEdgeLargeLimit(t *testing.T) {
+	t.Parallel()
+	b := setupLimiter(t)
+	ctx := context.Background()
+	p := Policy{Rate: Rate{Calls: 99, Window: time.Second}}
+	start := b.clock.Now()
+	var last time.Duration
+	for i := 0; i <= p.Rate.Calls; i++ {
+		if _, err := b.lim.Wait(ctx, nil, b.acct, tasks.LaneBulk, p); err != nil {
+			t.Fatal(err)
+		}
+		last = b.clock.Now().Sub(start)
+	}
+	if last < time.Second || last > time.Second+time.Millisecond {
+		t.Fatalf("call %d granted %s after the 1st, want the window, 1s, exactly", p.Rate.Calls+1, last)
+	}
+}
+
 func TestLimiter_Wait_WindowAfterIdleBurstOfOne(t *testing.T) {
 	t.Parallel()
 	b := setupLimiter(t)
