@@ -12,7 +12,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
-	"github.com/lsqdispatch/lsqdispatch/internal/keys"
 	"github.com/lsqdispatch/lsqdispatch/leadsquared"
 	"github.com/lsqdispatch/lsqdispatch/tasks"
 )
@@ -23,6 +22,7 @@ import (
 type handler struct {
 	accounts map[string]*Account
 	limiter  *Limiter
+	refs     *retention
 	halts    *halts
 	rdb      redis.Cmdable
 	log      zerolog.Logger
@@ -248,13 +248,10 @@ func (h *handler) rateLimited(ctx context.Context, acct *Account, meta tasks.Met
 	return deferFor(cool, OutcomeRateLimited, err)
 }
 
-// expireRef lets the ref be reused once Redis forgets the task.
+// expireRef lets the ref be reused once Redis forgets the task (in a batch
+// with other handlers' refs: see retention).
 func (h *handler) expireRef(meta tasks.Meta, ttl time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := h.rdb.Expire(ctx, keys.Ref(meta.Account, meta.Ref), ttl).Err(); err != nil {
-		h.log.Warn().Err(err).Str("ref", meta.Ref).Msg("could not set the ref's retention")
-	}
+	h.refs.set(meta.Account, meta.Ref, ttl)
 }
 
 func (h *handler) record(a *attempt, err error) {

@@ -50,6 +50,7 @@ type Server struct {
 	asynq   *asynq.Server
 	handler *handler
 	halts   *halts
+	refs    *retention
 	stop    chan struct{}
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -85,9 +86,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, stop: make(chan struct{})}
 	limiter := NewLimiter(cfg.Redis)
+	s.refs = newRetention(cfg.Redis, cfg.Logger)
 	s.halts = &halts{rdb: cfg.Redis, log: cfg.Logger, metrics: cfg.Metrics, accounts: accounts,
 		limiter: limiter, interval: cfg.ProbeInterval, halted: map[string]string{}}
-	s.handler = &handler{accounts: accounts, limiter: limiter, halts: s.halts,
+	s.handler = &handler{accounts: accounts, limiter: limiter, refs: s.refs, halts: s.halts,
 		rdb: cfg.Redis, log: cfg.Logger, metrics: cfg.Metrics, stop: s.stop,
 		probe: cfg.ProbeInterval, now: time.Now}
 	s.asynq = asynq.NewServer(cfg.Queue, asynq.Config{
@@ -138,10 +140,12 @@ func (s *Server) Start() error {
 	s.cancel = cancel
 	if err := s.asynq.Start(s.handler); err != nil {
 		cancel()
+		s.cancel = nil
 		return fmt.Errorf("start workers: %w", err)
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go func() { defer s.wg.Done(); s.halts.run(ctx) }()
+	go func() { defer s.wg.Done(); s.refs.run() }()
 	return nil
 }
 
@@ -158,6 +162,7 @@ func (s *Server) Shutdown() {
 		s.asynq.Shutdown()
 		if s.cancel != nil {
 			s.cancel()
+			s.refs.close() // after the handlers: sends the refs' last TTLs
 		}
 		s.wg.Wait()
 	})
