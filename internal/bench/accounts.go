@@ -36,22 +36,16 @@ func manyAccounts(ctx context.Context, h *harness, res *Result) error {
 		"%d notifyd processes × %d workers; after a warm-up, utilization = counted calls of an account in %s / (limit × %s / window). "+
 		"The baseline column is the same run with every account fast; the project column has account a00 answered after 2 s (its calls still arrive, and count, on time).",
 		p.accounts, p.limit, p.accountsWindow, p.accountsProcs, p.accountsConc, p.accountsPeriod, p.accountsPeriod)
-	var fast, slow accountsRun
-	if err := each(h, []bool{false, true}, func(isSlow bool) error {
+	slow, fast, err := pair(h, true, false, func(isSlow bool) (accountsRun, error) {
 		r, err := h.accountsRun(ctx, isSlow)
-		if isSlow {
-			slow = r
-			if err != nil {
-				return fmt.Errorf("one slow: %w", err)
-			}
-			return nil
+		if err != nil && isSlow {
+			err = fmt.Errorf("one slow: %w", err)
+		} else if err != nil {
+			err = fmt.Errorf("all fast: %w", err)
 		}
-		fast = r
-		if err != nil {
-			return fmt.Errorf("all fast: %w", err)
-		}
-		return nil
-	}); err != nil {
+		return r, err
+	})
+	if err != nil {
 		return err
 	}
 	kase := fmt.Sprintf("%d accounts", p.accounts)

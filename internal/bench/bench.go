@@ -381,6 +381,22 @@ func each[T any](h *harness, items []T, fn func(T) error) error {
 	return errors.Join(errs...)
 }
 
+// pair runs fn for the project's side and for the baseline's, at once or one
+// after the other as each does, and returns both results; err joins both
+// errors.
+func pair[K, T any](h *harness, project, baseline K, fn func(K) (T, error)) (p, b T, err error) {
+	err = each(h, []bool{true, false}, func(isProject bool) error {
+		var e error
+		if isProject {
+			p, e = fn(project)
+		} else {
+			b, e = fn(baseline)
+		}
+		return e
+	})
+	return p, b, err
+}
+
 // subdir makes a fresh directory under the harness's temp dir.
 func (h *harness) subdir(name string) (string, error) {
 	return os.MkdirTemp(h.dir, filepath.Base(name)+"-")

@@ -21,18 +21,13 @@ func footprint(ctx context.Context, h *harness, res *Result) error {
 		bytes float64
 		rss   int64
 	}
-	var po, bo out
-	var pErr, bErr error
-	type job struct {
-		kind workerKind
-		o    *out
-		err  *error
-	}
-	err := each(h, []job{{kindNotifyd, &po, &pErr}, {kindRecipe, &bo, &bErr}}, func(j job) error {
-		j.o.bytes, j.o.rss, *j.err = h.footprintRun(ctx, j.kind)
-		return *j.err
+	po, bo, err := pair(h, kindNotifyd, kindRecipe, func(kind workerKind) (out, error) {
+		var o out
+		var err error
+		o.bytes, o.rss, err = h.footprintRun(ctx, kind)
+		return o, err
 	})
-	if pErr == nil && bErr == nil {
+	if err == nil {
 		kase := thousands(int64(p.footBacklog)) + " backlog"
 		res.Rows = append(res.Rows,
 			row(kase, "Redis bytes per queued notification", "B", po.bytes, bo.bytes).target("≤ 1 KiB", po.bytes <= 1024),

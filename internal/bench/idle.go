@@ -18,18 +18,10 @@ func idleLatency(ctx context.Context, h *harness, res *Result) error {
 		"250-500 ms apart at random (fewer than the 25/5s limit allows, so no send waits for a slot); timed from the enqueue call to the arrival at the sandbox. "+
 		"Baseline: a plain asynq handler making the same call, with asynq's defaults (it polls empty queues every second: TaskCheckInterval 1s; notifyd sets 150ms).",
 		p.idleSends)
-	var pl, bl latencies
-	var pErr, bErr error
-	type job struct {
-		kind workerKind
-		out  *latencies
-		err  *error
-	}
-	err := each(h, []job{{kindNotifyd, &pl, &pErr}, {kindPlain, &bl, &bErr}}, func(j job) error {
-		*j.out, *j.err = h.idleRun(ctx, j.kind)
-		return *j.err
+	pl, bl, err := pair(h, kindNotifyd, kindPlain, func(kind workerKind) (latencies, error) {
+		return h.idleRun(ctx, kind)
 	})
-	if pErr == nil && bErr == nil {
+	if err == nil {
 		res.Rows = append(res.Rows, latencyRows("1 process, empty queue", pl, bl, 250*time.Millisecond)...)
 		res.Notes = append(res.Notes, fmt.Sprintf("Project: min %s, max %s.",
 			percentile(pl.got, 0).Round(100*time.Microsecond), percentile(pl.got, 100).Round(100*time.Microsecond)))

@@ -164,18 +164,24 @@ func sumStats(ctx context.Context, ws []*workerProc) (workerStats, error) {
 }
 
 // RSS reads the process's resident set size (VmRSS) in bytes.
-func (w *workerProc) RSS() (int64, error) {
+func (w *workerProc) RSS() (int64, error) { return w.statusBytes("VmRSS") }
+
+// PeakRSS reads the largest resident set size the process has had (VmHWM) in bytes.
+func (w *workerProc) PeakRSS() (int64, error) { return w.statusBytes("VmHWM") }
+
+// statusBytes reads a kB field of /proc/PID/status, in bytes.
+func (w *workerProc) statusBytes(field string) (int64, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(w.cmd.Process.Pid) + "/status")
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb << 10, err
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", w.cmd.Process.Pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, w.cmd.Process.Pid)
 }
 
 // Stop asks the worker to shut down (SIGTERM) and kills it if it has not

@@ -21,7 +21,7 @@ type scalePoint struct {
 func scale(ctx context.Context, h *harness, res *Result) error {
 	p := h.plan
 	res.Setup = fmt.Sprintf("For each backlog size: a campaign of that many lines into an empty private Redis (enqueue rate and bytes per notification as in 5 and 6), "+
-		"then 3 notifyd processes × 20 workers at %d/%s deliver from it for %s after a warm-up (commands per delivery as in 2; RSS as in 6). "+
+		"then 3 notifyd processes × 20 workers at %d/%s deliver from it for %s after a warm-up (commands per delivery as in 2; RSS: the largest peak, VmHWM, of the 3 processes). "+
 		"The baseline column is the smallest backlog's figure, so the ratio is the growth.",
 		p.limit, p.costWindow, p.scalePeriod)
 	pts := make([]scalePoint, len(p.scaleSizes))
@@ -92,7 +92,7 @@ func (h *harness) scaleRun(ctx context.Context, n int) (scalePoint, error) {
 		return pt, err
 	}
 	for _, w := range ws {
-		if v, err := w.RSS(); err == nil {
+		if v, err := w.PeakRSS(); err == nil {
 			pt.rss = max(pt.rss, v)
 		}
 	}
