@@ -3,7 +3,6 @@ package worker
 import (
 	"cmp"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -37,10 +36,22 @@ func deferFor(d time.Duration, outcome string, err error) error {
 	return &deferral{Delay: max(d, 0), Outcome: outcome, Err: err}
 }
 
-// archive wraps err so that asynq archives the task at once.
+// archive wraps err so that asynq archives the task at once. The error
+// reads "reason: err", which asynqmon and `notifyctl dlq list` show as the
+// task's last error.
 func archive(reason string, err error) error {
-	return fmt.Errorf("%s: %w: %w", reason, err, asynq.SkipRetry)
+	return &archived{msg: reason + ": " + err.Error(), err: err}
 }
+
+// archived is a failure asynq archives at once: it unwraps to its cause and
+// to asynq.SkipRetry, without adding SkipRetry's text to the reason.
+type archived struct {
+	msg string
+	err error
+}
+
+func (a *archived) Error() string   { return a.msg }
+func (a *archived) Unwrap() []error { return []error{a.err, asynq.SkipRetry} }
 
 // IsFailure tells asynq whether a handler error counts as a failed attempt:
 // deferrals (rate limit, halt, daily cap, shutdown) do not.

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/lsqdispatch/lsqdispatch/leadsquared"
 )
 
@@ -45,5 +47,24 @@ func TestBackoff_RetryDelayNeverEarly(t *testing.T) {
 	ra := &leadsquared.Error{StatusCode: 503, RetryAfter: 5 * time.Second}
 	if at := runAt(f(0, ra, nil)); at.Before(start.Add(5 * time.Second)) {
 		t.Errorf("Retry-After 5s: the retry runs %s after the failure", at.Sub(start))
+	}
+}
+
+// An archived task's last error is what an operator reads in asynqmon and
+// `notifyctl dlq list`: the reason and LeadSquared's answer, once each.
+func TestArchive_ReadsAsReasonAndCause(t *testing.T) {
+	cause := &leadsquared.Error{Op: "system", StatusCode: 400, Kind: leadsquared.KindPermanent,
+		ExceptionType: "MXInvalidInputException", ExceptionMessage: "Message is required"}
+	err := archive("LeadSquared refused the notification", cause)
+	want := "LeadSquared refused the notification: " + cause.Error()
+	if err.Error() != want {
+		t.Errorf("archive: %q, want %q", err, want)
+	}
+	var le *leadsquared.Error
+	if !errors.Is(err, asynq.SkipRetry) || !errors.As(err, &le) || le != cause {
+		t.Errorf("archive(%v) must unwrap to asynq.SkipRetry and its cause", err)
+	}
+	if !IsFailure(err) || outcomeOf(err) != OutcomeArchived {
+		t.Errorf("archive: IsFailure %v, outcome %q; want a failure, archived", IsFailure(err), outcomeOf(err))
 	}
 }

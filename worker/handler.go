@@ -204,11 +204,7 @@ func (h *handler) failed(ctx context.Context, acct *Account, meta tasks.Meta, a 
 		return h.rateLimited(ctx, acct, meta, le, err)
 	case leadsquared.KindPermanent:
 		h.expireRef(meta, tasks.ArchivedRetention)
-		reason := err.Error()
-		if le != nil {
-			reason = le.Reason()
-		}
-		return archive("LeadSquared refused the notification ("+reason+")", err)
+		return archive("LeadSquared refused the notification", err)
 	case leadsquared.KindCredentials, leadsquared.KindConfiguration:
 		h.halts.halt(ctx, meta.Account, err)
 		return deferFor(h.probe, OutcomeHalted, err)
