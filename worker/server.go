@@ -101,7 +101,7 @@ func New(cfg Config) (*Server, error) {
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		TaskCheckInterval:        cfg.TaskCheckInterval,
 		DelayedTaskCheckInterval: cfg.ForwardInterval,
-		Logger:                   asynqLogger{cfg.Logger},
+		Logger:                   newAsynqLogger(cfg.Logger),
 		LogLevel:                 asynq.WarnLevel,
 	})
 	return s, nil
@@ -192,6 +192,21 @@ func (s *Server) Ready(ctx context.Context) error {
 
 // asynqLogger sends asynq's own messages to zerolog.
 type asynqLogger struct{ l zerolog.Logger }
+
+// asynqBurst is how many warnings and errors of asynq's are logged per
+// asynqBurstPeriod; the rest of that period's are dropped. While Redis is
+// down, asynq's forwarder, fetcher, heartbeat and janitor each log every
+// second or faster; notifyd's own lines (a held task, /readyz) already say
+// what is wrong, once.
+const (
+	asynqBurst       = 5
+	asynqBurstPeriod = 10 * time.Second
+)
+
+func newAsynqLogger(l zerolog.Logger) asynqLogger {
+	burst := func() zerolog.Sampler { return &zerolog.BurstSampler{Burst: asynqBurst, Period: asynqBurstPeriod} }
+	return asynqLogger{l.Sample(zerolog.LevelSampler{WarnSampler: burst(), ErrorSampler: burst()})}
+}
 
 func (a asynqLogger) Debug(args ...any) {
 	a.l.Debug().Str("component", "asynq").Msg(fmt.Sprint(args...))
