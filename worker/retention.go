@@ -28,6 +28,7 @@ type retention struct {
 
 	mu     sync.RWMutex // held for reading while sending to in; closing takes it for writing
 	closed bool
+	once   sync.Once // starts run at the first set
 	done   chan struct{}
 }
 
@@ -51,7 +52,8 @@ func newRetention(rdb redis.Cmdable, log zerolog.Logger) *retention {
 }
 
 // set has the ref expire after ttl. It waits only while a full batch is
-// queued. After close it sets the TTL itself.
+// queued. The first call starts the sender; after close, set sends the TTL
+// itself.
 func (r *retention) set(account, ref string, ttl time.Duration) {
 	it := refTTL{key: keys.Ref(account, ref), ref: ref, ttl: ttl}
 	r.mu.RLock()
@@ -60,6 +62,7 @@ func (r *retention) set(account, ref string, ttl time.Duration) {
 		r.send([]refTTL{it})
 		return
 	}
+	r.once.Do(func() { go r.run() })
 	r.in <- it
 	r.mu.RUnlock()
 }
@@ -87,15 +90,17 @@ func (r *retention) run() {
 	}
 }
 
-// close stops taking TTLs and waits until run has sent the queued ones;
-// only for a retention whose run was started.
+// close stops taking TTLs and waits until the queued ones are sent.
 func (r *retention) close() {
 	r.mu.Lock()
-	if !r.closed {
-		r.closed = true
-		close(r.in)
+	if r.closed {
+		r.mu.Unlock()
+		return
 	}
+	r.closed = true
+	close(r.in)
 	r.mu.Unlock()
+	r.once.Do(func() { close(r.done) }) // never started: nothing queued
 	<-r.done
 }
 

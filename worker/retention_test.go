@@ -49,8 +49,9 @@ func TestRetention_QueuedRefsGoInOnePipeline(t *testing.T) {
 	}
 	counter.commands.Store(0)
 	counter.pipelines.Store(0)
-	// Queued before the sender starts, as when deliveries finish during
+	// Queued while the sender is busy, as when deliveries finish during
 	// one round trip: they leave together.
+	r.once.Do(func() {}) // hold the sender back
 	for i := range n {
 		r.set("acct", "r"+strconv.Itoa(i), time.Hour)
 	}
@@ -71,7 +72,7 @@ func TestRetention_SetAfterCloseIsSentAtOnce(t *testing.T) {
 	t.Parallel()
 	r, rdb, _ := setupRetention(t)
 	ctx := context.Background()
-	go r.run()
+	r.set("acct", "first", time.Minute) // starts the sender
 	r.close()
 	key := keys.Ref("acct", "late")
 	rdb.Set(ctx, key, "bulk", 0)
@@ -79,5 +80,28 @@ func TestRetention_SetAfterCloseIsSentAtOnce(t *testing.T) {
 	r.set("acct", "late", time.Minute)
 	if ttl := rdb.TTL(ctx, key).Val(); ttl <= 0 || ttl > time.Minute {
 		t.Fatalf("TTL %s after close, want 1m", ttl)
+	}
+}
+
+// A handler run without Server.Start (as the fuzz target runs it) must not
+// block once more refs than a batch were handed over, and close sends them
+// all.
+func TestRetention_NeverBlocksWithoutStart(t *testing.T) {
+	t.Parallel()
+	r, rdb, _ := setupRetention(t)
+	ctx := context.Background()
+	n := 3 * retentionBatch
+	for i := range n {
+		rdb.Set(ctx, keys.Ref("acct", "r"+strconv.Itoa(i)), "bulk", 0)
+	}
+	for i := range n {
+		r.set("acct", "r"+strconv.Itoa(i), time.Hour)
+	}
+	r.close()
+	r.close() // twice: a no-op
+	for i := range n {
+		if ttl := rdb.TTL(ctx, keys.Ref("acct", "r"+strconv.Itoa(i))).Val(); ttl <= 0 {
+			t.Fatalf("ref r%d: TTL %s after close, want 1h", i, ttl)
+		}
 	}
 }

@@ -140,12 +140,10 @@ func (s *Server) Start() error {
 	s.cancel = cancel
 	if err := s.asynq.Start(s.handler); err != nil {
 		cancel()
-		s.cancel = nil
 		return fmt.Errorf("start workers: %w", err)
 	}
-	s.wg.Add(2)
+	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.halts.run(ctx) }()
-	go func() { defer s.wg.Done(); s.refs.run() }()
 	return nil
 }
 
@@ -162,8 +160,8 @@ func (s *Server) Shutdown() {
 		s.asynq.Shutdown()
 		if s.cancel != nil {
 			s.cancel()
-			s.refs.close() // after the handlers: sends the refs' last TTLs
 		}
+		s.refs.close() // after the handlers: sends the refs' last TTLs
 		s.wg.Wait()
 	})
 }
