@@ -64,21 +64,18 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - span))
 local at = now
 local cd = redis.call('PTTL', KEYS[3])
 if cd > 0 then at = now + cd * 1000 end
--- The latest slot (pacing) and the calls-th latest (the window). Within
--- LeadSquared's limits (25 at most) one ZRANGE of the last calls slots
--- reads both; a larger limit reads them one by one.
-local last, kth
-if calls <= 64 then
-  local tail = redis.call('ZRANGE', KEYS[1], -calls, -1, 'WITHSCORES')
-  if #tail > 0 then last = tonumber(tail[#tail]) end
-  if #tail == 2 * calls then kth = tonumber(tail[2]) end
-else
-  local n = redis.call('ZCARD', KEYS[1])
-  if n > 0 then last = tonumber(redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2]) end
-  if n >= calls then kth = tonumber(redis.call('ZRANGE', KEYS[1], n - calls, n - calls, 'WITHSCORES')[2]) end
+-- The latest slot (pacing) and the calls-th latest (the window), by
+-- negative index: with fewer than calls slots the second range is empty.
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if #last > 0 then
+  local paced = tonumber(last[2]) + math.floor(span / calls)
+  if paced > at then at = paced end
 end
-if last and last + math.floor(span / calls) > at then at = last + math.floor(span / calls) end
-if kth and kth + span > at then at = kth + span end
+local kth = redis.call('ZRANGE', KEYS[1], -calls, -calls, 'WITHSCORES')
+if #kth > 0 then
+  local slid = tonumber(kth[2]) + span
+  if slid > at then at = slid end
+end
 
 -- Only a transactional booking reads the pending set (for bookings it may
 -- take), so only it trims the bookings abandoned there (a worker killed
