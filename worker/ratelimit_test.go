@@ -96,10 +96,9 @@ func TestLimiter_Wait_SlidingWindowEdge(t *testing.T) {
 	}
 }
 
-// TestLimiter_Wait_SlidingWindowEdgeLargeLimit is the edge above for a limit
-// past the one-read path of bookScript (more than 64 calls per window):
-// pacing alone (span/calls, floored to a microsecond) would grant call
-// calls+1 a microsecond early; the window must not.
+// TestLimiter_Wait_SlidingWindowEdgeLargeLimit is the edge above for a
+// larger limit: pacing alone (span/calls, floored to a microsecond) would
+// grant call calls+1 a microsecond early; the window must not.
 func TestLimiter_Wait_SlidingWindowEdgeLargeLimit(t *testing.T) {
 	t.Parallel()
 	b := setupLimiter(t)
