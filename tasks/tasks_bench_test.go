@@ -67,15 +67,7 @@ func BenchmarkDecodeSystemPayload(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	data := t.Payload()
-	b.ReportAllocs()
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
-		var p tasks.SystemPayload
-		if err := json.Unmarshal(data, &p); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchDecode[tasks.SystemPayload](b, t.Payload())
 }
 
 func BenchmarkDecodePushPayload(b *testing.B) {
@@ -83,11 +75,15 @@ func BenchmarkDecodePushPayload(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	data := t.Payload()
+	benchDecode[tasks.PushPayload](b, t.Payload())
+}
+
+// benchDecode decodes data into a P each iteration.
+func benchDecode[P any](b *testing.B, data []byte) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		var p tasks.PushPayload
+		var p P
 		if err := json.Unmarshal(data, &p); err != nil {
 			b.Fatal(err)
 		}
