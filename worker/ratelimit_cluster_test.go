@@ -25,7 +25,13 @@ import (
 
 const clusterHelperEnv = "LSQD_LIMITER_CLUSTER_HELPER"
 
-var clusterPolicy = Policy{Rate: Rate{Calls: 10, Window: time.Second}, Margin: 20 * time.Millisecond}
+// clusterPolicy is 10 per second with the product's default margin, as in
+// the single-Redis test: grants are timed on this host after Wait returns,
+// and under -race beside other packages that can lag a grant by more than
+// 20 ms (seen: 11 in one window with a 20 ms margin). The margin is what
+// absorbs such a lag in production too, between the claim and the call's
+// arrival at LeadSquared.
+var clusterPolicy = Policy{Rate: Rate{Calls: 10, Window: time.Second}, Margin: DefaultPolicy.Margin}
 
 func TestLimiter_Wait_ClusterManyProcessesNeverExceedLimit(t *testing.T) {
 	if testing.Short() {
