@@ -14,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/lsqdispatch/lsqdispatch/internal/keys"
 	"github.com/lsqdispatch/lsqdispatch/tasks"
 )
 
@@ -48,7 +49,18 @@ type CampaignOptions struct {
 	Progress func(CampaignReport)
 	// TempDir holds the spool file. Default: os.TempDir().
 	TempDir string
+	// Weight is the campaign's share of its account's rate against the
+	// account's other active campaigns (and its bulk sends of no campaign),
+	// from 1 to MaxWeight: a campaign of weight 3 gets three calls for each
+	// one of a campaign of weight 1. Default: 1. It needs a Name.
+	Weight int
 }
+
+// MaxWeight is the highest campaign weight.
+const MaxWeight = 1000
+
+// weightTTL is how long a campaign's weight is kept after its last batch.
+const weightTTL = 7 * 24 * time.Hour
 
 // CampaignReport tells what a campaign did.
 type CampaignReport struct {
@@ -151,6 +163,12 @@ func (o *CampaignOptions) validate() error {
 	if o.Concurrency < 1 || o.Concurrency > 256 {
 		p.add("Concurrency", "%d is not from 1 to 256", o.Concurrency)
 	}
+	switch {
+	case o.Weight < 0 || o.Weight > MaxWeight:
+		p.add("Weight", "%d is not from 1 to %d", o.Weight, MaxWeight)
+	case o.Weight > 1 && o.Name == "":
+		p.add("Weight", "a weight needs a campaign Name: it is the campaign's share of its account's rate")
+	}
 	if err := p.err(); err != nil {
 		return fmt.Errorf("enqueue: campaign options: %w", err)
 	}
@@ -229,6 +247,7 @@ func (c *Client) enqueueSpool(ctx context.Context, sp *spool, o *CampaignOptions
 	ctx = batching(ctx)
 
 	batch := make([]*item, 0, o.BatchSize)
+	weighted := map[string]bool{}
 	for done := false; !done; {
 		batch = batch[:0]
 		for len(batch) < o.BatchSize {
@@ -249,10 +268,45 @@ func (c *Client) enqueueSpool(ctx context.Context, sp *spool, o *CampaignOptions
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if err := c.weigh(ctx, batch, o.Weight, weighted); err != nil {
+			return err
+		}
 		if err := c.enqueueBatch(ctx, aq, batch, o.Concurrency, rep); err != nil {
 			return err
 		}
 		progress()
+	}
+	return nil
+}
+
+// weigh records the campaign's weight for each of its groups (one per
+// account) not yet weighted, before their tasks are enqueued.
+func (c *Client) weigh(ctx context.Context, batch []*item, weight int, done map[string]bool) error {
+	if weight <= 1 {
+		return nil
+	}
+	var groups []string
+	for _, it := range batch {
+		if g := tasks.Group(it.meta.Account, it.meta.Campaign); !done[g] {
+			done[g] = true
+			groups = append(groups, g)
+		}
+	}
+	return setWeights(ctx, c.rdb, groups, weight)
+}
+
+func setWeights(ctx context.Context, rdb redis.Cmdable, groups []string, weight int) error {
+	if len(groups) == 0 {
+		return nil
+	}
+	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, g := range groups {
+			p.Set(ctx, keys.DispatchWeight(g), weight, weightTTL)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record the weight of group %q: %w", groups[0], err)
 	}
 	return nil
 }

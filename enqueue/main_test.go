@@ -112,13 +112,34 @@ func decodeSystem(t *testing.T, payload []byte) tasks.SystemPayload {
 }
 
 // worker is a tiny asynq server on the test's Redis, for tasks that must be
-// active, completed or archived.
+// active, completed or archived. It stands in for notifyd's dispatch
+// scheduler too: it releases every bulk task from its group at once.
 type worker struct {
 	srv  *asynq.Server
 	once sync.Once
+	done chan struct{}
 }
 
-func (w *worker) stop() { w.once.Do(w.srv.Shutdown) }
+func (w *worker) stop() { w.once.Do(func() { close(w.done); w.srv.Shutdown() }) }
+
+// release runs every grouped (aggregating) bulk task until done is closed.
+func release(ins *asynq.Inspector, done <-chan struct{}) {
+	q := string(tasks.LaneBulk)
+	for {
+		groups, _ := ins.Groups(q)
+		for _, g := range groups {
+			ts, _ := ins.ListAggregatingTasks(q, g.Group)
+			for _, t := range ts {
+				_ = ins.RunTask(q, t.ID)
+			}
+		}
+		select {
+		case <-done:
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
 
 func startWorker(t *testing.T, b *testBundle, h asynq.HandlerFunc) *worker {
 	t.Helper()
@@ -130,7 +151,8 @@ func startWorker(t *testing.T, b *testBundle, h asynq.HandlerFunc) *worker {
 	if err := srv.Start(h); err != nil {
 		t.Fatal(err)
 	}
-	w := &worker{srv: srv}
+	w := &worker{srv: srv, done: make(chan struct{})}
+	go release(asynq.NewInspectorFromRedisClient(b.rdb), w.done)
 	t.Cleanup(w.stop)
 	return w
 }

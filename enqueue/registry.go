@@ -134,7 +134,7 @@ func (c *Client) examine(ctx context.Context, key, id, queue string) (claimed bo
 		info, err := inspect(ctx, func() (*asynq.TaskInfo, error) { return c.inspector.GetTaskInfo(h.queue, id) })
 		switch {
 		case err == nil:
-			h.info, h.state = info, info.State.String()
+			h.info, h.state = info, stateName(info.State)
 			return false, h, nil
 		case !isNotFound(err):
 			return false, h, fmt.Errorf("look up task %s in queue %s: %w", id, h.queue, err)

@@ -24,6 +24,7 @@ type sendConfig struct {
 	at                     time.Time
 	in                     time.Duration
 	useIn                  bool
+	weight                 int
 }
 
 // WithRef sets the notification's ref: its idempotency key, unique per
@@ -42,8 +43,15 @@ func At(t time.Time) SendOption { return func(c *sendConfig) { c.at, c.useIn = t
 // In schedules it d from now. The last of At and In wins.
 func In(d time.Duration) SendOption { return func(c *sendConfig) { c.in, c.useIn = d, true } }
 
-// WithCampaign records the campaign it belongs to (tasks.Meta.Campaign).
+// WithCampaign records the campaign it belongs to (tasks.Meta.Campaign). In
+// the bulk lane the campaign is its scheduling group: the account's rate is
+// shared between its active campaigns (see WithWeight).
 func WithCampaign(name string) SendOption { return func(c *sendConfig) { c.campaign = name } }
+
+// WithWeight sets the weight of its campaign (1 to MaxWeight; default 1): the
+// campaign's share of its account's rate against the account's other active
+// campaigns, as CampaignOptions.Weight. It needs WithCampaign and Bulk.
+func WithWeight(n int) SendOption { return func(c *sendConfig) { c.weight = n } }
 
 // Result is the outcome of a send.
 type Result struct {
@@ -67,10 +75,11 @@ type Result struct {
 
 // item is one validated notification, ready to enqueue.
 type item struct {
-	kind tasks.Kind
-	meta tasks.Meta
-	body []byte // LeadSquared's body, JSON
-	at   time.Time
+	kind   tasks.Kind
+	meta   tasks.Meta
+	body   []byte // LeadSquared's body, JSON
+	at     time.Time
+	weight int // the campaign's weight, for a single send (0: leave it)
 }
 
 func (it *item) key() string   { return keys.Ref(it.meta.Account, it.meta.Ref) }
@@ -153,6 +162,12 @@ func sendOptions(opts []SendOption) (sendConfig, *problems) {
 	if r := checkAccount(cfg.account); r != "" {
 		p.add("account", "%s", r)
 	}
+	switch {
+	case cfg.weight < 0 || cfg.weight > MaxWeight:
+		p.add("weight", "%d is not from 1 to %d", cfg.weight, MaxWeight)
+	case cfg.weight > 1 && (cfg.campaign == "" || cfg.lane != tasks.LaneBulk):
+		p.add("weight", "a weight needs a bulk notification of a campaign (WithCampaign and Bulk)")
+	}
 	return cfg, p
 }
 
@@ -161,13 +176,19 @@ func (cfg sendConfig) item(kind tasks.Kind, body []byte) *item {
 		kind: kind,
 		meta: tasks.Meta{Ref: cfg.ref, Account: cfg.account, Lane: cfg.lane,
 			EnqueuedAt: now().UTC(), Campaign: cfg.campaign},
-		body: body,
-		at:   cfg.at,
+		body:   body,
+		at:     cfg.at,
+		weight: cfg.weight,
 	}
 }
 
 // send claims the ref, enqueues the task and confirms the claim.
 func (c *Client) send(ctx context.Context, it *item) (Result, error) {
+	if it.weight > 1 {
+		if err := setWeights(ctx, c.rdb, []string{tasks.Group(it.meta.Account, it.meta.Campaign)}, it.weight); err != nil {
+			return it.result(), fmt.Errorf("enqueue: %w", err)
+		}
+	}
 	claimed, err := c.claim(ctx, it.key(), it.queue())
 	if err != nil {
 		return it.result(), fmt.Errorf("enqueue: claim ref %q of account %q in Redis: %w", it.meta.Ref, it.meta.Account, err)
@@ -218,7 +239,7 @@ func (c *Client) place(ctx context.Context, aq *asynq.Client, it *item, claimed,
 	info, err := aq.EnqueueContext(ctx, task)
 	switch {
 	case err == nil:
-		res.State, res.ProcessAt = info.State.String(), info.NextProcessAt
+		res.State, res.ProcessAt = stateName(info.State), info.NextProcessAt
 		return res, true, nil
 	case errors.Is(err, asynq.ErrTaskIDConflict):
 		// The task exists though the registry did not know it: our claim now
@@ -226,7 +247,7 @@ func (c *Client) place(ctx context.Context, aq *asynq.Client, it *item, claimed,
 		res.Duplicate = true
 		if wantState {
 			if info, err := inspect(ctx, func() (*asynq.TaskInfo, error) { return c.inspector.GetTaskInfo(it.queue(), it.id()) }); err == nil {
-				res.State, res.ProcessAt = info.State.String(), info.NextProcessAt
+				res.State, res.ProcessAt = stateName(info.State), info.NextProcessAt
 			}
 		}
 		return res, true, nil
@@ -237,7 +258,7 @@ func (c *Client) place(ctx context.Context, aq *asynq.Client, it *item, claimed,
 	// lease would end it anyway).
 	bg := context.WithoutCancel(ctx)
 	if info, gerr := c.inspector.GetTaskInfo(it.queue(), it.id()); gerr == nil {
-		res.State, res.ProcessAt = info.State.String(), info.NextProcessAt
+		res.State, res.ProcessAt = stateName(info.State), info.NextProcessAt
 		return res, true, nil
 	}
 	_ = c.release(bg, it.key(), it.queue())

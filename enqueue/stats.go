@@ -29,9 +29,13 @@ type Stats struct {
 // QueueStats is one queue's snapshot.
 type QueueStats struct {
 	Queue string
-	// Size is Pending+Active+Scheduled+Retry+Archived (+aggregating).
-	Size                                                   int
-	Pending, Active, Scheduled, Retry, Archived, Completed int
+	// Size is Pending+Active+Scheduled+Retry+Archived.
+	Size int
+	// Pending counts the tasks waiting for a worker, bulk tasks still in
+	// their group (asynq's "aggregating", waiting for their account's turn)
+	// included.
+	Pending                                       int
+	Active, Scheduled, Retry, Archived, Completed int
 	// Processed and Failed count today's (UTC) attempts; Processed includes Failed.
 	Processed, Failed int
 	// Latency is the age of the oldest pending task.
@@ -67,7 +71,7 @@ func (c *Client) Stats(ctx context.Context) (Stats, error) {
 			if err != nil {
 				return st, fmt.Errorf("enqueue: stats of queue %s: %w", q, err)
 			}
-			qs = QueueStats{Queue: q, Size: info.Size, Pending: info.Pending, Active: info.Active,
+			qs = QueueStats{Queue: q, Size: info.Size, Pending: info.Pending + info.Aggregating, Active: info.Active,
 				Scheduled: info.Scheduled, Retry: info.Retry, Archived: info.Archived,
 				Completed: info.Completed, Processed: info.Processed, Failed: info.Failed,
 				Latency: info.Latency, Paused: info.Paused}

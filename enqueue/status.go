@@ -174,7 +174,7 @@ func (c *Client) find(ctx context.Context, account, ref string) (StatusInfo, err
 func fill(st *StatusInfo, info *asynq.TaskInfo) {
 	st.Queue, st.Lane = info.Queue, tasks.Lane(info.Queue)
 	st.Kind, _ = tasks.KindOf(info.Type)
-	st.State = info.State.String()
+	st.State = stateName(info.State)
 	st.Attempts, st.MaxRetry = info.Retried, info.MaxRetry
 	st.LastError, st.LastFailedAt = info.LastErr, info.LastFailedAt
 	st.MessageID, st.Result = result(info.Result)
@@ -195,4 +195,14 @@ func result(raw []byte) (string, tasks.Result) {
 		return string(raw), tasks.Result{}
 	}
 	return r.MessageID, r
+}
+
+// stateName is the name of an asynq task state as this package reports it.
+// A bulk task waiting in its group for the dispatch scheduler (asynq's
+// "aggregating") is pending: queued, its turn not yet come.
+func stateName(s asynq.TaskState) string {
+	if s == asynq.TaskStateAggregating {
+		return asynq.TaskStatePending.String()
+	}
+	return s.String()
 }

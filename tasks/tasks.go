@@ -6,6 +6,7 @@ package tasks
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -101,15 +102,40 @@ type PushPayload struct {
 // TaskID is the asynq task ID of a notification: one per account and ref.
 func TaskID(account, ref string) string { return account + ":" + ref }
 
-// Options returns the default options of a task in the given lane.
+// Options returns the default options of a task in the given lane. A bulk
+// task joins its group (see Group): asynq keeps it there, in the aggregating
+// state, until the worker's scheduler releases it to the bulk queue. asynq
+// ignores the group of a task scheduled for later (asynq.ProcessAt): that task
+// goes to the bulk queue at its time.
 func Options(m Meta) []asynq.Option {
-	return []asynq.Option{
+	opts := []asynq.Option{
 		asynq.Queue(string(m.Lane)),
 		asynq.TaskID(TaskID(m.Account, m.Ref)),
 		asynq.MaxRetry(DefaultMaxRetry),
 		asynq.Timeout(DefaultTimeout),
 		asynq.Retention(DefaultRetention),
 	}
+	if m.Lane == LaneBulk {
+		opts = append(opts, asynq.Group(Group(m.Account, m.Campaign)))
+	}
+	return opts
+}
+
+// Group names the scheduling group of a bulk notification: its account, and
+// its campaign after a slash ("acme/spring-sale"); bulk notifications of no
+// campaign form the account's own group ("acme"). The scheduler shares each
+// account's limit between its groups.
+func Group(account, campaign string) string {
+	if campaign == "" {
+		return account
+	}
+	return account + "/" + campaign
+}
+
+// GroupAccount returns the account of a group name.
+func GroupAccount(group string) string {
+	account, _, _ := strings.Cut(group, "/")
+	return account
 }
 
 func (m Meta) check() error {

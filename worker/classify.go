@@ -54,10 +54,12 @@ func (a *archived) Error() string   { return a.msg }
 func (a *archived) Unwrap() []error { return []error{a.err, asynq.SkipRetry} }
 
 // IsFailure tells asynq whether a handler error counts as a failed attempt:
-// deferrals (rate limit, halt, daily cap, shutdown) do not.
+// deferrals (rate limit, halt, daily cap, a busy account, shutdown) do not,
+// nor does asynq's lease running out (the process was killed: the task is
+// recovered with its retry budget intact).
 func IsFailure(err error) bool {
 	var d *deferral
-	return !errors.As(err, &d)
+	return !errors.As(err, &d) && !errors.Is(err, asynq.ErrLeaseExpired)
 }
 
 // Backoff is the retry schedule of transient failures.

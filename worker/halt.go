@@ -26,6 +26,8 @@ type halts struct {
 	accounts map[string]*Account
 	limiter  *Limiter
 	interval time.Duration
+	// resumed, when set, is told of an account whose halt ended.
+	resumed func(ctx context.Context, account string)
 
 	mu     sync.Mutex
 	halted map[string]string // account -> reason, as last seen in Redis
@@ -111,6 +113,9 @@ func (h *halts) probe(ctx context.Context, acct *Account) {
 		return
 	}
 	h.mark(acct.Name, "")
+	if h.resumed != nil {
+		h.resumed(ctx, acct.Name)
+	}
 	h.log.Info().Str("account", acct.Name).Str("user", user.Name).Msg("LeadSquared accepts the keys again: dispatch resumed")
 }
 

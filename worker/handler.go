@@ -24,6 +24,7 @@ type handler struct {
 	limiter  *Limiter
 	refs     *retention
 	halts    *halts
+	sched    *dispatcher
 	rdb      redis.Cmdable
 	log      zerolog.Logger
 	metrics  *Metrics
@@ -158,19 +159,30 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, a *attempt) error 
 	return h.failed(ctx, acct, meta, a, err)
 }
 
-// waitFailed maps a limiter error to a deferral or a retry.
+// waitFailed maps a limiter error to a deferral or a retry. A deferral of
+// bulk work also holds the account's next release by the dispatch
+// scheduler for as long, so that the workers take other accounts' work.
 func (h *handler) waitFailed(meta tasks.Meta, err error) error {
 	var he *HaltedError
 	var de *DailyCapError
+	var be *BusyError
+	var d error
 	switch {
 	case errors.As(err, &he):
-		return deferFor(h.probe, OutcomeHalted, err)
+		d = deferFor(h.probe, OutcomeHalted, err)
 	case errors.As(err, &de):
-		return deferFor(de.ResumeIn, OutcomeHandedBack, err)
+		d = deferFor(de.ResumeIn, OutcomeHandedBack, err)
+	case errors.As(err, &be):
+		d = deferFor(be.RetryIn, OutcomeHandedBack, err)
 	case errors.Is(err, ErrStopping):
 		return deferFor(0, OutcomeHandedBack, err)
+	default:
+		return fmt.Errorf("wait for a rate-limit slot: %w", err)
 	}
-	return fmt.Errorf("wait for a rate-limit slot: %w", err)
+	if meta.Lane == tasks.LaneBulk {
+		h.sched.hold(meta.Account, d.(*deferral).Delay)
+	}
+	return d
 }
 
 func (h *handler) delivered(ctx context.Context, t *asynq.Task, meta tasks.Meta, res tasks.Result, n int) error {
@@ -233,6 +245,7 @@ func (h *handler) rateLimited(ctx context.Context, acct *Account, meta tasks.Met
 		if aerr == nil && adopted {
 			h.log.Warn().Str("account", meta.Account).Str("configured", acct.Policy.Rate.String()).
 				Str("stated", stated.String()).Msg("LeadSquared states a lower limit than configured: the limiter adopts it for 24h")
+			_ = h.sched.setPace(ctx, meta.Account, Policy{Rate: stated, Margin: acct.Policy.Margin})
 			h.metrics.RateCalls.WithLabelValues(meta.Account).Set(float64(stated.Calls))
 			h.metrics.RateWindow.WithLabelValues(meta.Account).Set(stated.Window.Seconds())
 		}

@@ -13,6 +13,7 @@ type Metrics struct {
 	Halted      *prometheus.GaugeVec     // lsqd_account_halted{account}
 	RateCalls   *prometheus.GaugeVec     // lsqd_rate_limit_calls{account}
 	RateWindow  *prometheus.GaugeVec     // lsqd_rate_limit_window_seconds{account}
+	Released    *prometheus.CounterVec   // lsqd_dispatch_released_total{account}
 }
 
 // NewMetrics creates the metrics and registers them on reg (nil: not registered).
@@ -52,9 +53,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "lsqd_rate_limit_window_seconds",
 			Help: "The window of the account's applied limit.",
 		}, []string{"account"}),
+		Released: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lsqd_dispatch_released_total",
+			Help: "Bulk tasks the dispatch scheduler released from their groups to the bulk queue, by account.",
+		}, []string{"account"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Deliveries, m.Latency, m.LimiterWait, m.RateLimited, m.Cooldowns, m.Halted, m.RateCalls, m.RateWindow)
+		reg.MustRegister(m.Deliveries, m.Latency, m.LimiterWait, m.RateLimited, m.Cooldowns, m.Halted, m.RateCalls, m.RateWindow, m.Released)
 	}
 	return m
 }

@@ -56,6 +56,25 @@ func (e *DailyCapError) Error() string {
 	return fmt.Sprintf("account %q reached its daily limit; resumes in %s", e.Account, e.ResumeIn.Round(time.Second))
 }
 
+// BusyError means the account's next free slot is further away than a
+// worker may wait (about one window): the task is handed back, to run again
+// when the account has budget, and the worker takes other work meanwhile.
+type BusyError struct {
+	Account string
+	// RetryIn is how far away the account's next free slot was.
+	RetryIn time.Duration
+	// Reason says what holds the account: "cool-down" or its booked slots.
+	Reason string
+}
+
+func (e *BusyError) Error() string {
+	what := "its next free slot"
+	if e.Reason != "" {
+		what = "its " + e.Reason
+	}
+	return fmt.Sprintf("account %q has no slot within the wait limit: %s ends in %s; task handed back", e.Account, what, e.RetryIn.Round(time.Millisecond))
+}
+
 // laneKeyCheck books a key check: LeadSquared counts it like any call, so it
 // takes a slot, at transactional priority, even while the account is halted.
 const laneKeyCheck tasks.Lane = "keycheck"
@@ -68,6 +87,19 @@ const minTolerance = 5 * time.Millisecond
 // goes back to its queue without a call to LeadSquared.
 var ErrStopping = errors.New("notifyd is shutting down: task handed back without calling LeadSquared")
 
+// slotStatus is what the limiter's scripts answer (see ratelimit_lua.go).
+type slotStatus int64
+
+// The scripts' statuses.
+const (
+	slotGranted slotStatus = 0 // call now
+	slotBooked  slotStatus = 1 // sleep, then claim
+	slotHalted  slotStatus = 2 // the account is halted
+	slotCapped  slotStatus = 3 // the daily cap is reached
+	slotRebook  slotStatus = 4 // the booking was dropped: book again
+	slotBusy    slotStatus = 5 // the slot is further than the wait limit: nothing booked
+)
+
 // Limiter grants call slots under each account's global limit. Every worker in
 // every process that shares the Redis shares the limit.
 type Limiter struct {
@@ -75,6 +107,16 @@ type Limiter struct {
 	prefix    string
 	seq       atomic.Uint64
 	tolerance func(Policy) time.Duration
+	// maxWait is the longest a worker waits for a slot; a further slot is
+	// not booked and Wait returns a *BusyError (default: the window plus the
+	// margin; 0 waits for any slot).
+	maxWait func(Policy) time.Duration
+	// appendOnly books after the latest slot instead of the earliest gap
+	// (the FIFO scheduler, kept for comparison).
+	appendOnly bool
+	// booked, when set, is told of every bulk booking that must wait: the
+	// dispatch scheduler holds the account's next release until then.
+	booked func(account string, wait time.Duration)
 
 	// now, when set, replaces Redis's clock (tests only).
 	now func() time.Time
@@ -93,7 +135,19 @@ func NewLimiter(rdb redis.Cmdable) *Limiter {
 		// rest of the margin still covers network jitter. The floor keeps a
 		// zero margin from rebooking every slot over microseconds.
 		tolerance: func(p Policy) time.Duration { return max(p.Margin/2, minTolerance) },
+		maxWait:   func(p Policy) time.Duration { return p.Span() },
 	}
+}
+
+// Span is the window the limiter keeps: the rate's window plus the margin.
+func (p Policy) Span() time.Duration { return p.Rate.Window + p.Margin }
+
+// Pace is the least time between two of the account's calls: Span/Calls,
+// rounded up to the microsecond as the scripts round it.
+func (p Policy) Pace() time.Duration {
+	span := p.Span().Microseconds()
+	calls := int64(max(p.Rate.Calls, 1))
+	return time.Duration((span+calls-1)/calls) * time.Microsecond
 }
 
 // Grant is a slot the caller may use now.
@@ -103,9 +157,11 @@ type Grant struct {
 }
 
 // Wait blocks until the account may make one call in the given lane, then
-// returns. It spends no retry budget: it only waits. It returns a
-// *HaltedError, a *DailyCapError, ErrStopping when stop is closed, ctx's
-// error, or a Redis error.
+// returns. It spends no retry budget: it only waits, and never longer than
+// about one window (the span): a slot further away is not booked, and Wait
+// returns a *BusyError at once. It returns a *HaltedError, a *DailyCapError,
+// ErrStopping when stop is closed, ctx's error, or a Redis error; the Grant
+// says how long it waited in every case.
 //
 // A slot is only good near its time: a call made later than the tolerance
 // (half the margin, at least minTolerance) after its slot could meet the calls booked a window
@@ -118,7 +174,7 @@ func (l *Limiter) Wait(ctx context.Context, stop <-chan struct{}, account string
 		id := l.prefix + strconv.FormatUint(l.seq.Add(1), 36)
 		due, err := l.slot(ctx, stop, account, lane, id, p)
 		if err != nil {
-			return Grant{}, err
+			return Grant{Waited: time.Since(start)}, err
 		}
 		if time.Since(due) <= l.tolerance(p) {
 			return Grant{Waited: time.Since(start)}, nil
@@ -136,12 +192,20 @@ func (l *Limiter) slot(ctx context.Context, stop <-chan struct{}, account string
 			return time.Time{}, err
 		}
 		switch status {
-		case 0:
+		case slotGranted:
 			return time.Now(), nil
-		case 2:
+		case slotHalted:
 			return time.Time{}, &HaltedError{Account: account, Reason: detail}
-		case 3:
+		case slotCapped:
 			return time.Time{}, &DailyCapError{Account: account, ResumeIn: wait}
+		case slotBusy:
+			if detail == "" {
+				detail = "booked slots"
+			}
+			return time.Time{}, &BusyError{Account: account, RetryIn: wait, Reason: detail}
+		}
+		if lane == tasks.LaneBulk && l.booked != nil {
+			l.booked(account, wait)
 		}
 		due, rebookIn, err := l.await(ctx, stop, account, lane, id, wait, p)
 		if err != nil {
@@ -170,33 +234,45 @@ func (l *Limiter) await(ctx context.Context, stop <-chan struct{}, account strin
 			return time.Time{}, 0, err
 		}
 		switch status {
-		case 0:
+		case slotGranted:
 			return time.Now().Add(-next), -1, nil // next: how late the claim was
-		case 1:
+		case slotBooked:
 			wait = next
-		case 2:
+		case slotHalted:
 			return time.Time{}, 0, &HaltedError{Account: account, Reason: detail}
+		case slotCapped:
+			return time.Time{}, 0, &DailyCapError{Account: account, ResumeIn: next}
 		default:
 			return time.Time{}, next, nil
 		}
 	}
 }
 
-func (l *Limiter) book(ctx context.Context, account string, lane tasks.Lane, id string, p Policy) (int64, time.Duration, string, error) {
+func (l *Limiter) book(ctx context.Context, account string, lane tasks.Lane, id string, p Policy) (slotStatus, time.Duration, string, error) {
 	k := []string{keys.Slots(account), keys.Pending(account), keys.Cooldown(account),
 		keys.Adopted(account), keys.Halt(account), keys.Daily(account)}
+	var longest time.Duration
+	if l.maxWait != nil && lane != laneKeyCheck {
+		longest = l.maxWait(p)
+	}
+	fill := "1"
+	if l.appendOnly {
+		fill = "0"
+	}
 	res, err := bookScript.Run(ctx, l.rdb, k,
 		p.Rate.Calls, p.Rate.Window.Microseconds(), p.Margin.Microseconds(),
-		laneArg(lane), id, p.DailyLimit, p.DailyReserve, l.nowArg()).Slice()
+		laneArg(lane), id, p.DailyLimit, p.DailyReserve, l.nowArg(),
+		longest.Microseconds(), fill).Slice()
 	if err != nil {
 		return 0, 0, "", fmt.Errorf("rate limiter: book a slot for account %q: %w", account, err)
 	}
 	return parseResult(res)
 }
 
-func (l *Limiter) claim(ctx context.Context, account string, lane tasks.Lane, id string, p Policy) (int64, time.Duration, string, error) {
-	k := []string{keys.Slots(account), keys.Pending(account), keys.Cooldown(account), keys.Halt(account)}
-	res, err := claimScript.Run(ctx, l.rdb, k, id, l.tolerance(p).Microseconds(), l.nowArg(), laneArg(lane)).Slice()
+func (l *Limiter) claim(ctx context.Context, account string, lane tasks.Lane, id string, p Policy) (slotStatus, time.Duration, string, error) {
+	k := []string{keys.Slots(account), keys.Pending(account), keys.Cooldown(account), keys.Halt(account), keys.Daily(account)}
+	res, err := claimScript.Run(ctx, l.rdb, k, id, l.tolerance(p).Microseconds(), l.nowArg(), laneArg(lane),
+		p.DailyLimit, p.DailyReserve).Slice()
 	if err != nil {
 		return 0, 0, "", fmt.Errorf("rate limiter: claim a slot for account %q: %w", account, err)
 	}
@@ -214,7 +290,8 @@ func laneArg(lane tasks.Lane) string {
 }
 
 // release gives back a booking that will not be used; best effort, because
-// an unused booking only leaves a gap in the window.
+// an unused booking only leaves a gap in the window, which the next booking
+// fills.
 func (l *Limiter) release(account, id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -275,14 +352,14 @@ func (l *Limiter) nowArg() string {
 	return strconv.FormatInt(l.now().UnixMicro(), 10)
 }
 
-func parseResult(res []any) (int64, time.Duration, string, error) {
+func parseResult(res []any) (slotStatus, time.Duration, string, error) {
 	if len(res) != 3 {
 		return 0, 0, "", fmt.Errorf("rate limiter: unexpected script answer %v", res)
 	}
 	status, _ := res[0].(int64)
 	us, _ := res[1].(int64)
 	detail, _ := res[2].(string)
-	return status, time.Duration(us) * time.Microsecond, detail, nil
+	return slotStatus(status), time.Duration(us) * time.Microsecond, detail, nil
 }
 
 func sleepCtx(ctx context.Context, stop <-chan struct{}, d time.Duration) error {

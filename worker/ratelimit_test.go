@@ -194,9 +194,110 @@ func TestLimiter_Wait_CoolDownDelaysEveryone(t *testing.T) {
 	if err := b.lim.CoolDown(ctx, b.acct, time.Second, "shorter"); err != nil {
 		t.Fatal(err)
 	}
-	st, wait, _, err := b.lim.book(ctx, b.acct, tasks.LaneTransactional, "x", strict)
-	if err != nil || st != 1 || wait < 2900*time.Millisecond {
-		t.Fatalf("booking during a 3s cool-down: status %d wait %s err %v; want a wait of about 3s", st, wait, err)
+	// A cool-down longer than the wait limit (the 1 s span) books nothing:
+	// the task is handed back rather than held for 3 s.
+	st, wait, detail, err := b.lim.book(ctx, b.acct, tasks.LaneTransactional, "x", strict)
+	if err != nil || st != slotBusy || wait < 2900*time.Millisecond || detail != "cool-down" {
+		t.Fatalf("booking during a 3s cool-down: status %d wait %s %q err %v; want busy, about 3s, cool-down", st, wait, detail, err)
+	}
+	_, err = b.lim.Wait(ctx, nil, b.acct, tasks.LaneBulk, strict)
+	var be *BusyError
+	if !errors.As(err, &be) || be.RetryIn < 2900*time.Millisecond {
+		t.Fatalf("Wait during a 3s cool-down: %v; want a BusyError of about 3s", err)
+	}
+	// Within the wait limit, a booking waits the cool-down out.
+	short := b.acct + "short"
+	if err := b.lim.CoolDown(ctx, short, 500*time.Millisecond, "429"); err != nil {
+		t.Fatal(err)
+	}
+	st, wait, _, err = b.lim.book(ctx, short, tasks.LaneTransactional, "y", strict)
+	if err != nil || st != slotBooked || wait < 400*time.Millisecond || wait > 500*time.Millisecond {
+		t.Fatalf("booking during a 0.5 s cool-down: status %d wait %s err %v; want booked about 0.5 s on", st, wait, err)
+	}
+}
+
+func TestLimiter_Wait_LongLineOfBookingsHandsBack(t *testing.T) {
+	t.Parallel()
+	b := setupLimiter(t)
+	ctx := context.Background()
+	// strict paces 200 ms apart with a 1 s span: six bookings (+0 … +1 s)
+	// fill the wait limit, and the seventh would wait 1.2 s, beyond it.
+	for i := 0; i < 6; i++ {
+		if st, _, _, err := b.lim.book(ctx, b.acct, tasks.LaneBulk, fmt.Sprint("b", i), strict); err != nil || st > slotBooked {
+			t.Fatalf("booking %d: status %d err %v", i, st, err)
+		}
+	}
+	st, wait, _, err := b.lim.book(ctx, b.acct, tasks.LaneBulk, "b6", strict)
+	if err != nil || st != slotBusy || wait != 1200*time.Millisecond {
+		t.Fatalf("7th booking: status %d wait %s err %v; want busy for 1.2s", st, wait, err)
+	}
+	if n := b.lim.rdb.ZCard(ctx, keys.Slots(b.acct)).Val(); n != 6 {
+		t.Fatalf("%d slots booked; a busy answer must book nothing", n)
+	}
+}
+
+func TestLimiter_Book_FillsTheGapOfAReleasedBooking(t *testing.T) {
+	t.Parallel()
+	b := setupLimiter(t)
+	ctx := context.Background()
+	var waits []time.Duration
+	for i := 0; i < 4; i++ {
+		_, w, _, err := b.lim.book(ctx, b.acct, tasks.LaneBulk, fmt.Sprint("b", i), strict)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waits = append(waits, w)
+	}
+	// Bookings at +0, +200, +400, +600 ms; the one at +400 is given up (a
+	// worker stopped): the next booking takes its place, not +800 ms.
+	b.lim.release(b.acct, "b2")
+	_, w, _, err := b.lim.book(ctx, b.acct, tasks.LaneBulk, "next", strict)
+	if err != nil || w != waits[2] {
+		t.Fatalf("after giving up the booking at %s: the next booking waits %s (err %v), want %s", waits[2], w, err, waits[2])
+	}
+	_, w, _, _ = b.lim.book(ctx, b.acct, tasks.LaneBulk, "after", strict)
+	if w != 800*time.Millisecond {
+		t.Fatalf("with no gap left the next booking waits %s, want 800ms", w)
+	}
+	// Append-only (the FIFO scheduler) never fills a gap.
+	b.lim.release(b.acct, "next")
+	b.lim.appendOnly = true
+	_, w, _, _ = b.lim.book(ctx, b.acct, tasks.LaneBulk, "fifo", strict)
+	if w != time.Second {
+		t.Fatalf("append-only booking waits %s, want 1s (after the latest)", w)
+	}
+}
+
+func TestLimiter_DailyCap_CountsOnlyCallsMade(t *testing.T) {
+	t.Parallel()
+	b := setupLimiter(t)
+	ctx := context.Background()
+	p := strict
+	p.DailyLimit = 3
+	if _, err := b.lim.Wait(ctx, nil, b.acct, tasks.LaneBulk, p); err != nil {
+		t.Fatal(err)
+	}
+	// Bookings given up (a stop, a late worker) are not calls.
+	for i := 0; i < 4; i++ {
+		id := fmt.Sprint("given-up", i)
+		if st, _, _, err := b.lim.book(ctx, b.acct, tasks.LaneBulk, id, p); err != nil || st != slotBooked {
+			t.Fatalf("booking %d: status %d err %v, want booked", i, st, err)
+		}
+		b.lim.release(b.acct, id)
+	}
+	for i := 1; i < 3; i++ {
+		if _, err := b.lim.Wait(ctx, nil, b.acct, tasks.LaneBulk, p); err != nil {
+			t.Fatalf("call %d of a daily cap of 3, after 4 bookings given up: %v", i+1, err)
+		}
+	}
+	_, err := b.lim.Wait(ctx, nil, b.acct, tasks.LaneBulk, p)
+	var de *DailyCapError
+	if !errors.As(err, &de) {
+		t.Fatalf("4th call: %v, want DailyCapError", err)
+	}
+	day := strconv.FormatInt(b.clock.Now().Unix()/86400, 10)
+	if n, _ := b.lim.rdb.HGet(ctx, keys.Daily(b.acct), day).Int(); n != 3 {
+		t.Fatalf("the day's count is %d, want the 3 calls made", n)
 	}
 }
 

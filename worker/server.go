@@ -38,6 +38,8 @@ type Config struct {
 	ForwardInterval time.Duration
 	// Backoff is the retry schedule of transient failures.
 	Backoff Backoff
+	// Scheduler is how bulk work reaches the workers (default SchedulerFair).
+	Scheduler Scheduler
 	// Logger receives one line per attempt and the server's events.
 	Logger zerolog.Logger
 	// Metrics receives the server's metrics (default: unregistered).
@@ -51,8 +53,11 @@ type Server struct {
 	handler *handler
 	halts   *halts
 	refs    *retention
+	sched   *dispatcher
 	stop    chan struct{}
 	cancel  context.CancelFunc
+	// schedCancel stops the dispatch scheduler, first at shutdown.
+	schedCancel context.CancelFunc
 	wg      sync.WaitGroup
 	once    sync.Once
 }
@@ -64,6 +69,7 @@ func New(cfg Config) (*Server, error) {
 	cfg.ProbeInterval = cmp.Or(cfg.ProbeInterval, 30*time.Second)
 	cfg.TaskCheckInterval = cmp.Or(cfg.TaskCheckInterval, 150*time.Millisecond)
 	cfg.ForwardInterval = cmp.Or(cfg.ForwardInterval, time.Second)
+	cfg.Scheduler = cmp.Or(cfg.Scheduler, SchedulerFair)
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
@@ -86,11 +92,17 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, stop: make(chan struct{})}
 	limiter := NewLimiter(cfg.Redis)
+	s.sched = newDispatcher(cfg.Redis, cfg.Logger, cfg.Metrics, cfg.Scheduler)
+	if cfg.Scheduler == SchedulerFIFO {
+		limiter.appendOnly, limiter.maxWait = true, nil
+	} else {
+		limiter.booked = s.sched.hold
+	}
 	s.refs = newRetention(cfg.Redis, cfg.Logger)
 	s.halts = &halts{rdb: cfg.Redis, log: cfg.Logger, metrics: cfg.Metrics, accounts: accounts,
-		limiter: limiter, interval: cfg.ProbeInterval, halted: map[string]string{}}
+		limiter: limiter, interval: cfg.ProbeInterval, halted: map[string]string{}, resumed: s.sched.wake}
 	s.handler = &handler{accounts: accounts, limiter: limiter, refs: s.refs, halts: s.halts,
-		rdb: cfg.Redis, log: cfg.Logger, metrics: cfg.Metrics, stop: s.stop,
+		sched: s.sched, rdb: cfg.Redis, log: cfg.Logger, metrics: cfg.Metrics, stop: s.stop,
 		probe: cfg.ProbeInterval, now: time.Now}
 	s.asynq = asynq.NewServer(cfg.Queue, asynq.Config{
 		Concurrency:              cfg.Concurrency,
@@ -128,22 +140,35 @@ func (c *Config) validate() error {
 		}
 		seen[a.Name] = true
 	}
+	if c.Scheduler != SchedulerFair && c.Scheduler != SchedulerFIFO {
+		errs = append(errs, fmt.Errorf("worker: scheduler %q is not %q or %q", c.Scheduler, SchedulerFair, SchedulerFIFO))
+	}
 	if c.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("worker: concurrency %d must be at least 1", c.Concurrency))
 	}
 	return errors.Join(errs...)
 }
 
-// Start starts the workers and the halted-account prober; it returns at once.
+// Start starts the workers, the dispatch scheduler and the halted-account
+// prober; it returns at once.
 func (s *Server) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
+	for _, a := range s.cfg.Accounts {
+		if err := s.sched.setPace(ctx, a.Name, a.Policy); err != nil {
+			cancel()
+			return fmt.Errorf("start workers: record account %q's pace in Redis: %w", a.Name, err)
+		}
+	}
 	if err := s.asynq.Start(s.handler); err != nil {
 		cancel()
 		return fmt.Errorf("start workers: %w", err)
 	}
-	s.wg.Add(1)
+	sctx, scancel := context.WithCancel(ctx)
+	s.schedCancel = scancel
+	s.wg.Add(2)
 	go func() { defer s.wg.Done(); s.halts.run(ctx) }()
+	go func() { defer s.wg.Done(); s.sched.run(sctx) }()
 	return nil
 }
 
@@ -152,9 +177,13 @@ func (s *Server) Start() error {
 // shutdown timeout, and returns. Safe to call more than once.
 func (s *Server) Shutdown() {
 	s.once.Do(func() {
-		// Order matters: stop fetching first, so no new task starts; then
-		// release the waiters, whose tasks go back to their queue; then wait
-		// for in-flight calls (asynq requeues what outlives the timeout).
+		// Order matters: stop releasing bulk work and fetching first, so no
+		// new task starts; then release the waiters, whose tasks go back to
+		// their queue; then wait for in-flight calls (asynq requeues what
+		// outlives the timeout).
+		if s.schedCancel != nil {
+			s.schedCancel()
+		}
 		s.asynq.Stop()
 		close(s.stop)
 		s.asynq.Shutdown()

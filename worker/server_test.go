@@ -240,12 +240,14 @@ func TestServer_CredentialsFaultHaltsThenResumes(t *testing.T) {
 func TestServer_ShutdownHandsBackWaitingTasks(t *testing.T) {
 	t.Parallel()
 	b := setupServer(t, sandbox.Config{Limit: -1})
-	slow := worker.Policy{Rate: worker.Rate{Calls: 1, Window: time.Hour}}
-	b.enqueueSystem(t, "first", tasks.LaneBulk)
+	// One call per 3 s: the second task waits for its slot, within the wait
+	// limit (about one window), when the shutdown comes.
+	slow := worker.Policy{Rate: worker.Rate{Calls: 1, Window: 3 * time.Second}}
+	b.enqueueSystem(t, "first", tasks.LaneTransactional)
 	srv := b.start(t, b.sender(t, secretKey), slow)
-	b.waitState(t, tasks.LaneBulk, "first", asynq.TaskStateCompleted)
-	b.enqueueSystem(t, "second", tasks.LaneBulk)
-	b.waitState(t, tasks.LaneBulk, "second", asynq.TaskStateActive)
+	b.waitState(t, tasks.LaneTransactional, "first", asynq.TaskStateCompleted)
+	b.enqueueSystem(t, "second", tasks.LaneTransactional)
+	b.waitState(t, tasks.LaneTransactional, "second", asynq.TaskStateActive)
 
 	done := make(chan struct{})
 	go func() { srv.Shutdown(); close(done) }()
@@ -254,7 +256,7 @@ func TestServer_ShutdownHandsBackWaitingTasks(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("shutdown did not finish within the timeout")
 	}
-	info := b.taskInfo(t, tasks.LaneBulk, "second")
+	info := b.taskInfo(t, tasks.LaneTransactional, "second")
 	if info.State == asynq.TaskStateActive || info.State == asynq.TaskStateArchived || info.Retried != 0 {
 		t.Fatalf("waiting task after shutdown: state %s retried %d; want back in the queue, no failure", info.State, info.Retried)
 	}

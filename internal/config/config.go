@@ -29,6 +29,9 @@ type Config struct {
 	HTTPAddr string
 	// ShutdownTimeout bounds a graceful shutdown (NOTIFYD_SHUTDOWN_TIMEOUT, default 10s).
 	ShutdownTimeout time.Duration
+	// Scheduler is how bulk work reaches the workers (NOTIFYD_SCHEDULER: fair,
+	// the default, or fifo, the old single line kept for comparison).
+	Scheduler worker.Scheduler
 	// UI is the asynqmon UI's access control.
 	UI UI
 	// LogLevel and LogFormat (LOG_LEVEL default info; LOG_FORMAT json or console, default json).
@@ -94,6 +97,10 @@ func FromEnv(getenv Getenv) (*Config, error) {
 		c.HTTPAddr = ""
 	}
 	c.LogLevel = p.level()
+	c.Scheduler = worker.Scheduler(cmp.Or(getenv(EnvScheduler), string(worker.SchedulerFair)))
+	if c.Scheduler != worker.SchedulerFair && c.Scheduler != worker.SchedulerFIFO {
+		p.fail(EnvScheduler, "%q is not %s or %s", c.Scheduler, worker.SchedulerFair, worker.SchedulerFIFO)
+	}
 	if c.LogFormat != "json" && c.LogFormat != "console" {
 		p.fail(EnvLogFormat, "%q is not json or console", c.LogFormat)
 	}

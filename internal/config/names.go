@@ -19,6 +19,7 @@ const (
 	EnvConcurrency            = "NOTIFYD_CONCURRENCY"
 	EnvHTTPAddr               = "NOTIFYD_HTTP_ADDR"
 	EnvShutdownTimeout        = "NOTIFYD_SHUTDOWN_TIMEOUT"
+	EnvScheduler              = "NOTIFYD_SCHEDULER"
 	EnvUIUser                 = "NOTIFYD_UI_USER"
 	EnvUIPassword             = "NOTIFYD_UI_PASSWORD"
 	EnvUIReadOnly             = "NOTIFYD_UI_READONLY"
@@ -31,7 +32,7 @@ const (
 var EnvVars = []string{
 	EnvRedisURL, EnvAccessKey, EnvSecretKey, EnvRegion, EnvAPIBaseURL,
 	EnvSystemNotificationPath, EnvRateLimit, EnvRateMargin, EnvDailyLimit, EnvDailyReserve,
-	EnvAccountsFile, EnvAllowInsecureHTTP, EnvConcurrency, EnvHTTPAddr, EnvShutdownTimeout,
+	EnvAccountsFile, EnvAllowInsecureHTTP, EnvConcurrency, EnvHTTPAddr, EnvShutdownTimeout, EnvScheduler,
 	EnvUIUser, EnvUIPassword, EnvUIReadOnly, EnvPrometheusURL, EnvLogLevel, EnvLogFormat,
 }
 

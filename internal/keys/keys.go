@@ -32,3 +32,30 @@ func Daily(acct string) string { return account(acct) + "daily" }
 
 // ProbeLock is held by the one process that probes a halted account's keys.
 func ProbeLock(acct string) string { return account(acct) + "probe" }
+
+// The dispatch scheduler's keys share the bulk queue's {hash tag} with
+// asynq's own keys of that queue ("asynq:{bulk}:…"), so that one Lua script
+// may move a task from its group to the pending list in Redis Cluster too.
+const dispatch = Prefix + "{bulk}:"
+
+// DispatchDue is the sorted set of accounts with bulk work, scored by when
+// (Redis clock, µs) the scheduler may release the account's next task.
+const DispatchDue = dispatch + "due"
+
+// DispatchPace is a hash of account -> µs between the account's calls, as
+// the notifyd processes configured for it last wrote it.
+const DispatchPace = dispatch + "pace"
+
+// DispatchKnown is the set of groups the scheduler tracks.
+const DispatchKnown = dispatch + "known"
+
+// DispatchGroupsPrefix starts each account's sorted set of groups scored by
+// virtual time (stride scheduling): DispatchGroupsPrefix + account.
+const DispatchGroupsPrefix = dispatch + "vt:"
+
+// DispatchWeightPrefix starts each group's weight (a string with a TTL):
+// DispatchWeightPrefix + group.
+const DispatchWeightPrefix = dispatch + "weight:"
+
+// DispatchWeight holds a group's weight.
+func DispatchWeight(group string) string { return DispatchWeightPrefix + group }
