@@ -58,8 +58,8 @@ type Server struct {
 	cancel  context.CancelFunc
 	// schedCancel stops the dispatch scheduler, first at shutdown.
 	schedCancel context.CancelFunc
-	wg      sync.WaitGroup
-	once    sync.Once
+	wg          sync.WaitGroup
+	once        sync.Once
 }
 
 // New validates cfg and builds a Server; Start runs it.
