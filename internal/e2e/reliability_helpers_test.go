@@ -373,7 +373,7 @@ func (s *stack) queuesIdle(t *testing.T) bool {
 		if err != nil {
 			continue
 		}
-		if info.Pending+info.Active+info.Scheduled+info.Retry > 0 {
+		if info.Pending+info.Aggregating+info.Active+info.Scheduled+info.Retry > 0 {
 			return false
 		}
 	}
