@@ -59,6 +59,8 @@ type dispatcher struct {
 	idle time.Duration
 	// defaultPace paces an account no process configured.
 	defaultPace time.Duration
+	// now, when set, replaces Redis's clock (tests only).
+	now func() time.Time
 
 	warned sync.Once
 }
@@ -114,7 +116,7 @@ func (d *dispatcher) tick(ctx context.Context) (time.Duration, error) {
 	res, err := dispatchScript.Run(ctx, d.rdb,
 		[]string{keys.DispatchDue, keys.DispatchPace, keys.DispatchKnown, asynqGroups, asynqPending},
 		d.lead.Microseconds(), d.batch, d.defaultPace.Microseconds(),
-		asynqTaskPrefix, asynqGroupKeys, keys.DispatchGroupsPrefix, keys.DispatchWeightPrefix, since, "").Slice()
+		asynqTaskPrefix, asynqGroupKeys, keys.DispatchGroupsPrefix, keys.DispatchWeightPrefix, since, d.nowArg()).Slice()
 	if err != nil {
 		return 0, err
 	}
@@ -132,6 +134,13 @@ func (d *dispatcher) tick(ctx context.Context) (time.Duration, error) {
 		return d.idle, nil
 	}
 	return min(max(time.Duration(nextUS)*time.Microsecond, dispatchMin), d.idle), nil
+}
+
+func (d *dispatcher) nowArg() string {
+	if d.now == nil {
+		return ""
+	}
+	return strconv.FormatInt(d.now().UnixMicro(), 10)
 }
 
 // hold keeps the account's next release at least wait away: its booking

@@ -58,7 +58,7 @@ for _, g in ipairs(redis.call('SDIFF', KEYS[4], KEYS[3])) do
     if #top > 0 then v = tonumber(top[2]) end
     redis.call('ZADD', vtp .. acct, 'NX', v, g)
     redis.call('SADD', KEYS[3], g)
-    redis.call('ZADD', KEYS[1], 'NX', now - lead, acct)
+    redis.call('ZADD', KEYS[1], 'NX', now, acct)
   end
 end
 
