@@ -117,6 +117,10 @@ type Limiter struct {
 	// booked, when set, is told of every bulk booking that must wait: the
 	// dispatch scheduler holds the account's next release until then.
 	booked func(account string, wait time.Duration)
+	// freed, when set, is told of every bulk booking given up before its
+	// time (a stop, a task's deadline): the dispatch scheduler releases
+	// other work at once, so that the gap is filled.
+	freed func(account string)
 
 	// now, when set, replaces Redis's clock (tests only).
 	now func() time.Time
@@ -226,6 +230,9 @@ func (l *Limiter) await(ctx context.Context, stop <-chan struct{}, account strin
 	for {
 		if err := l.sleep(ctx, stop, wait); err != nil {
 			l.release(account, id)
+			if lane == tasks.LaneBulk && l.freed != nil {
+				l.freed(account)
+			}
 			return time.Time{}, 0, err
 		}
 		status, next, detail, err := l.claim(ctx, account, lane, id, p)

@@ -97,6 +97,11 @@ func New(cfg Config) (*Server, error) {
 		limiter.appendOnly, limiter.maxWait = true, nil
 	} else {
 		limiter.booked = s.sched.hold
+		limiter.freed = func(account string) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			s.sched.wake(ctx, account)
+		}
 	}
 	s.refs = newRetention(cfg.Redis, cfg.Logger)
 	s.halts = &halts{rdb: cfg.Redis, log: cfg.Logger, metrics: cfg.Metrics, accounts: accounts,
