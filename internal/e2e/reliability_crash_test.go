@@ -111,6 +111,30 @@ func TestReliability_WorkerCrash(t *testing.T) {
 		}
 	}
 	s.checkLimitHeld(t, st)
+
+	// The survivors kept the limit full while they had work: the dead
+	// process's bookings left no hole longer than one slot (2 paces, and
+	// 100 ms for the timers of the processes and the sandbox).
+	pace := time.Duration(float64(time.Second) / relRate())
+	var survivors []relCall
+	for _, c := range s.calls(t) {
+		if c.Counted && c.Time.After(killedAt) && c.Time.Before(drainedAt) {
+			survivors = append(survivors, c)
+		}
+	}
+	gap, at := maxGap(survivors)
+	t.Logf("between the kill and the drain: %d calls, %.3f of the limit used, longest gap %s at %s (pace %s)",
+		len(survivors), used(survivors, pace), gap.Round(time.Millisecond), at.Format("15:04:05.000"), pace.Round(time.Millisecond))
+	if gap > 2*pace+100*time.Millisecond {
+		t.Errorf("a gap of %s between calls after the kill, want ≤ 2 paces (%s)", gap, 2*pace)
+	}
+	// asynq's recoverer hands an orphan back as a lease that ran out, which
+	// is no failure: its retry budget is whole.
+	for _, id := range orphans {
+		if info, err := s.insp.GetTaskInfo(string(tasks.LaneBulk), id); err == nil && info.Retried != 0 {
+			t.Errorf("orphan %s was recovered with %d retries spent, want 0", id, info.Retried)
+		}
+	}
 	if longRun() && recovered < asynqLease {
 		t.Errorf("orphans recovered %.1fs after the kill: sooner than asynq's lease, so they were not orphans", recovered.Seconds())
 	}
