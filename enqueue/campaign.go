@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
@@ -33,7 +34,9 @@ const (
 
 // CampaignOptions adjusts a campaign. The zero value is ready to use.
 type CampaignOptions struct {
-	// Name is recorded in every task (tasks.Meta.Campaign). Default: none.
+	// Name is recorded in every task (tasks.Meta.Campaign); it names the
+	// campaign's scheduling group. Default: a generated name,
+	// "campaign-<UTC time>-<random>", returned in CampaignReport.Name.
 	Name string
 	// Account sends lines that name no account. Default: tasks.DefaultAccount.
 	Account string
@@ -102,6 +105,9 @@ type CampaignReport struct {
 // campaign; what was enqueued before stays enqueued, as the report says.
 func (c *Client) Campaign(ctx context.Context, r io.Reader, o CampaignOptions) (CampaignReport, error) {
 	start := time.Now()
+	if o.Name == "" {
+		o.Name = "campaign-" + start.UTC().Format("20060102-150405") + "-" + uuid.NewString()[:4]
+	}
 	rep := CampaignReport{Name: o.Name}
 	o.BatchSize = cmpOr(o.BatchSize, DefaultBatchSize)
 	o.Concurrency = cmpOr(o.Concurrency, DefaultConcurrency)
@@ -166,8 +172,6 @@ func (o *CampaignOptions) validate() error {
 	switch {
 	case o.Weight < 0 || o.Weight > MaxWeight:
 		p.add("Weight", "%d is not from 1 to %d", o.Weight, MaxWeight)
-	case o.Weight > 1 && o.Name == "":
-		p.add("Weight", "a weight needs a campaign Name: it is the campaign's share of its account's rate")
 	}
 	if err := p.err(); err != nil {
 		return fmt.Errorf("enqueue: campaign options: %w", err)

@@ -251,3 +251,50 @@ func TestClient_CampaignMemory(t *testing.T) {
 		t.Errorf("heap grows with the input: %d bytes for %d lines, %d for %d", small, n/10, large, n)
 	}
 }
+
+func TestClient_Campaign_GroupsAndWeights(t *testing.T) {
+	t.Parallel()
+
+	t.Run("EachLineWaitsInItsCampaignGroup", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		rep, err := b.client.Campaign(b.ctx, lines(fmt.Sprintf(sysLine, "g1"),
+			`{"type":"push","ref":"g2","account":"eu","body":{"Title":"t","Content":"c"}}`),
+			enqueue.CampaignOptions{Weight: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(rep.Name, "campaign-") {
+			t.Fatalf("unnamed campaign got the name %q, want a generated campaign-…", rep.Name)
+		}
+		for _, acct := range []string{"default", "eu"} {
+			group := tasks.Group(acct, rep.Name)
+			if w, _ := b.rdb.Get(b.ctx, "lsqd:{bulk}:weight:"+group).Int(); w != 3 {
+				t.Errorf("group %s: weight %d, want 3", group, w)
+			}
+		}
+		if info := b.task(t, "bulk", "eu", "g2"); info.State.String() != "aggregating" || info.Group != tasks.Group("eu", rep.Name) {
+			t.Errorf("g2: %s in group %q, want waiting in its campaign's group", info.State, info.Group)
+		}
+		st, err := b.client.Status(b.ctx, "default", "g1")
+		if err != nil || st.State != "pending" {
+			t.Errorf("status of a line in its group: %+v, %v; want pending", st, err)
+		}
+	})
+	t.Run("WeightOutOfRange", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		_, err := b.client.Campaign(b.ctx, lines(fmt.Sprintf(sysLine, "w1")), enqueue.CampaignOptions{Weight: 1001})
+		if err == nil || !strings.Contains(err.Error(), "Weight") || !strings.Contains(err.Error(), "1000") {
+			t.Fatalf("weight 1001: %v, want an error naming Weight and its limit", err)
+		}
+	})
+	t.Run("SendWeightNeedsABulkCampaign", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		_, err := b.client.SendPush(b.ctx, pushBody("x"), enqueue.WithWeight(2))
+		if err == nil || !strings.Contains(err.Error(), "weight") {
+			t.Fatalf("a weight without a bulk campaign: %v, want an error naming weight", err)
+		}
+	})
+}

@@ -30,7 +30,12 @@ case-sensitive, LeadSquared's own in the body. Every line is checked first;
 each problem is printed as "line N: Field: reason" and, unless --skip-invalid,
 nothing is enqueued (exit 1). With --skip-invalid the valid lines are
 enqueued, and the exit code is still 1 when a line was invalid. Refs already
-known (in the file or in Redis) are counted as duplicates.`,
+known (in the file or in Redis) are counted as duplicates.
+
+Each account's rate is shared between its running campaigns, equally unless
+--weight says otherwise: a campaign of weight 3 gets three calls for every
+one of a campaign of weight 1. A campaign never waits for an earlier one to
+finish, and transactional sends go first.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in := a.env.Stdin
@@ -78,7 +83,8 @@ known (in the file or in Redis) are counted as duplicates.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&o.Name, "name", "", "the campaign's name, recorded in every task")
+	cmd.Flags().StringVar(&o.Name, "name", "", "the campaign's name, recorded in every task (default: a generated name, printed)")
+	cmd.Flags().IntVar(&o.Weight, "weight", 1, "the campaign's share of its account's rate against the account's other running campaigns (1 to 1000)")
 	cmd.Flags().BoolVar(&o.SkipInvalid, "skip-invalid", false, "enqueue the valid lines even when some are invalid")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	return cmd
