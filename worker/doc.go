@@ -4,12 +4,45 @@
 //
 // # The limit
 //
-// [Limiter] books each call's slot in Redis with one Lua script: an exact
-// sliding window of Rate.Calls per Rate.Window plus a safety margin, on Redis's
-// clock. Slots are paced window/calls apart, so calls never burst; a
+// [Limiter] books each call's slot in Redis with one Lua script, on Redis's
+// clock: slots at least (window + margin)/calls apart ([Policy.Pace]), so
+// that no span of window plus margin ever holds more than Rate.Calls calls
+// and calls never burst. A booking takes the earliest gap, so a slot given
+// back (a stop, a late claim, a task's deadline) goes to the next booking. A
 // transactional task takes the earliest slot booked by bulk work. A worker
-// sleeps until its slot: waiting spends no retry budget and causes no
-// re-enqueue churn.
+// sleeps until its slot, but never longer than one span: a slot further
+// away (a cool-down, a long line of bookings) is not booked, and the task is
+// handed back ([BusyError]) without spending a retry. Only calls made count
+// toward the daily cap.
+//
+// # Scheduling
+//
+// The worker does not take a task and then wait for its account: the
+// dispatch scheduler decides what a worker may take, from who has budget.
+// A bulk task waits in its group, one per account and campaign
+// (tasks.Group), in asynq's own aggregating state, so asynqmon shows it.
+// Every process runs the scheduler; each tick one Lua script releases, for
+// every account whose turn has come, one task of the account's next group
+// to the bulk queue, and moves the account's turn on by its pace. So the
+// bulk queue holds at most about one pace of each account's work: an
+// account's 100k backlog holds no other account back, the workers needed
+// depend on the calls per second, not on how many accounts have a backlog,
+// and processes share the turns in Redis, so more processes release no
+// more. Within an account the groups take turns by stride scheduling: each
+// group's virtual time moves on by 1/weight at each release and the lowest
+// goes next, so running campaigns share the account's rate by weight
+// (default equal), a new campaign starts at once, and bulk sends of no
+// campaign are one more group. A worker whose booking must wait (a
+// transactional send took the slot, a cool-down, a halt, the daily cap)
+// holds the account's next turn as long, and one that gives a booking back
+// on a stop brings the turn forward, so the gap is filled.
+//
+// A released task leaves its group for good: a retry or a hand-back goes to
+// the bulk queue when due, as does a bulk task scheduled for later (asynq
+// puts no scheduled task in a group). Transactional work has its own queue,
+// taken first. [SchedulerFIFO] keeps the old single line (every bulk task
+// released at once, workers waiting however long) as the benchmarks'
+// baseline.
 //
 // # Failures
 //
@@ -22,5 +55,9 @@
 //     with LeadSquared's answer as the reason.
 //   - 401, 403, 404: the account halts; its tasks wait without failing; a
 //     probe resumes dispatch once LeadSquared accepts the keys again.
+//   - a process killed (kill -9): its tasks' asynq lease (30 s) runs out and
+//     asynq's recoverer, which runs every minute and takes tasks whose lease
+//     ended 30 s ago, hands them back 60 s to 2 min after the kill, with
+//     their retries whole; its bookings free their slots within one span.
 //   - an undecodable payload: archived, never a crash loop.
 package worker
