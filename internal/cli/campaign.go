@@ -38,6 +38,9 @@ one of a campaign of weight 1. A campaign never waits for an earlier one to
 finish, and transactional sends go first.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.Weight < 1 || o.Weight > enqueue.MaxWeight {
+				return invalid("--weight %d: a campaign's weight is from 1 to %d", o.Weight, enqueue.MaxWeight)
+			}
 			in := a.env.Stdin
 			if args[0] != "-" {
 				f, err := os.Open(args[0])

@@ -197,6 +197,20 @@ func TestRun_Campaign(t *testing.T) {
 		check(t, b.run(t, "", "campaign", filepath.Join(t.TempDir(), "missing.jsonl")), 2, "", "*")
 	})
 
+	t.Run("WeightAndGeneratedName", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		got := b.run(t, good, "campaign", "-", "--weight", "4")
+		check(t, got, 0, "*", "")
+		contains(t, "stdout", got.stdout, "campaign    campaign-")
+		name := strings.Fields(strings.SplitN(got.stdout, "\n", 2)[0])[1]
+		if w, _ := b.rdb.Get(t.Context(), "lsqd:{bulk}:weight:default/"+name).Int(); w != 4 {
+			t.Errorf("campaign %s: weight %d in Redis, want 4", name, w)
+		}
+		check(t, b.run(t, good, "campaign", "-", "--weight", "0"), 1, "",
+			"notifyctl: --weight 0: a campaign's weight is from 1 to 1000\n")
+	})
+
 	t.Run("ProgressOnATerminal", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
