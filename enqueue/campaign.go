@@ -52,6 +52,9 @@ type CampaignOptions struct {
 	Progress func(CampaignReport)
 	// TempDir holds the spool file. Default: os.TempDir().
 	TempDir string
+	// ExpiresAt is the expiry of every line that has no "expires_at" of its
+	// own (see ExpiresAt the option). Default: none.
+	ExpiresAt time.Time
 	// Weight is the campaign's share of its account's rate against the
 	// account's other active campaigns (and its bulk sends of no campaign),
 	// from 1 to MaxWeight: a campaign of weight 3 gets three calls for each
@@ -182,7 +185,7 @@ func (o *CampaignOptions) validate() error {
 // check is pass 1: it reads every line, reports problems and spools the
 // valid lines.
 func (c *Client) check(ctx context.Context, r io.Reader, o *CampaignOptions, rep *CampaignReport, sp *spool, progress func()) error {
-	lp := &lineParser{account: o.Account, campaign: o.Name, problems: func(e LineError) {
+	lp := &lineParser{account: o.Account, campaign: o.Name, expires: o.ExpiresAt, problems: func(e LineError) {
 		rep.ProblemCount++
 		if len(rep.Problems) < MaxProblems {
 			rep.Problems = append(rep.Problems, e)

@@ -298,3 +298,54 @@ func TestClient_Campaign_GroupsAndWeights(t *testing.T) {
 		}
 	})
 }
+
+func TestClient_Expiry(t *testing.T) {
+	t.Parallel()
+
+	t.Run("RecordedInThePayload", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		exp := time.Now().Add(10 * time.Minute).UTC().Truncate(time.Second)
+		if _, err := b.client.SendPush(b.ctx, pushBody("Call in 10 min"), enqueue.WithRef("e1"), enqueue.ExpiresAt(exp)); err != nil {
+			t.Fatal(err)
+		}
+		st, err := b.client.Status(b.ctx, "default", "e1")
+		if err != nil || st.ExpiresAt == nil || !st.ExpiresAt.Equal(exp) {
+			t.Fatalf("status %+v, %v; want expires_at %s", st, err, exp)
+		}
+	})
+	t.Run("BeforeItIsDueIsRefused", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		_, err := b.client.SendPush(b.ctx, pushBody("x"), enqueue.In(time.Hour), enqueue.ExpiresIn(time.Minute))
+		if err == nil || !strings.Contains(err.Error(), "expires_at") || !strings.Contains(err.Error(), "never be sent") {
+			t.Fatalf("expiry before the scheduled time: %v, want an error naming expires_at", err)
+		}
+	})
+	t.Run("CampaignLines", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		soon := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+		past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+		rep, err := b.client.Campaign(b.ctx, lines(
+			`{"type":"push","ref":"l1","expires_at":"`+soon+`","body":{"Title":"t","Content":"c"}}`,
+			`{"type":"push","ref":"l2","expires_at":"`+past+`","body":{"Title":"t","Content":"c"}}`,
+			`{"type":"push","ref":"l3","expires_at":"tomorrow","body":{"Title":"t","Content":"c"}}`,
+			fmt.Sprintf(pushLine, "l4"),
+		), enqueue.CampaignOptions{ExpiresAt: time.Now().Add(2 * time.Hour)})
+		if !errors.Is(err, enqueue.ErrInvalidCampaign) {
+			t.Fatalf("campaign: %v, want ErrInvalidCampaign", err)
+		}
+		got := problems(rep)
+		if !strings.Contains(got, "line 2: expires_at: ") || !strings.Contains(got, "never be sent") ||
+			!strings.Contains(got, `line 3: expires_at: "tomorrow" is not an RFC 3339 time`) || rep.Invalid != 2 {
+			t.Fatalf("problems:\n%s", got)
+		}
+		if _, err := b.client.Campaign(b.ctx, lines(fmt.Sprintf(pushLine, "l5")), enqueue.CampaignOptions{ExpiresAt: time.Now().Add(2 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := b.client.Status(b.ctx, "default", "l5"); err != nil || st.ExpiresAt == nil {
+			t.Fatalf("l5: %+v, %v; want the campaign's expiry", st, err)
+		}
+	})
+}

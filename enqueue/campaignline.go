@@ -34,11 +34,12 @@ func (e LineError) Error() string {
 // topLine is a campaign line's envelope. The pointers tell a field that is
 // absent (or null) from an empty one.
 type topLine struct {
-	Type    *string         `json:"type"`
-	Ref     *string         `json:"ref"`
-	Account *string         `json:"account"`
-	At      *string         `json:"at"`
-	Body    json.RawMessage `json:"body"`
+	Type      *string         `json:"type"`
+	Ref       *string         `json:"ref"`
+	Account   *string         `json:"account"`
+	At        *string         `json:"at"`
+	ExpiresAt *string         `json:"expires_at"`
+	Body      json.RawMessage `json:"body"`
 }
 
 var (
@@ -51,6 +52,7 @@ var (
 type lineParser struct {
 	account  string // for lines without "account"
 	campaign string
+	expires  time.Time // for lines without "expires_at" (zero: none)
 	problems func(LineError)
 }
 
@@ -120,6 +122,20 @@ func (p *lineParser) parse(line []byte, n int) *item {
 			add("at", fmt.Sprintf("%q is not an RFC 3339 time, e.g. 2026-01-02T15:04:05Z", truncate(*top.At, 40)))
 		}
 		it.at = t
+	}
+	expires := p.expires
+	if top.ExpiresAt != nil {
+		t, err := time.Parse(time.RFC3339, *top.ExpiresAt)
+		if err != nil {
+			add("expires_at", fmt.Sprintf("%q is not an RFC 3339 time, e.g. 2026-01-02T15:04:05Z", truncate(*top.ExpiresAt, 40)))
+		}
+		expires = t
+	}
+	if !bad["at"] && !bad["expires_at"] {
+		if r := checkExpiry(expires, it.at); r != "" {
+			add("expires_at", r)
+		}
+		it.meta.ExpiresAt = expiryOf(expires)
 	}
 	switch {
 	case bad["body"]:

@@ -27,6 +27,9 @@ const (
 	// StateCompleted: the task was delivered; its ref is kept until the
 	// retention ends, even when asynq no longer holds the task.
 	StateCompleted = "completed"
+	// StateExpired: the notification's expiry passed before a worker called
+	// LeadSquared, so none ever will.
+	StateExpired = "expired"
 )
 
 // takeoverScript claims a ref registry entry that is missing or stale: it

@@ -25,6 +25,9 @@ type sendConfig struct {
 	in                     time.Duration
 	useIn                  bool
 	weight                 int
+	expires                time.Time
+	expiresIn              time.Duration
+	useExpiresIn           bool
 }
 
 // WithRef sets the notification's ref: its idempotency key, unique per
@@ -47,6 +50,19 @@ func In(d time.Duration) SendOption { return func(c *sendConfig) { c.in, c.useIn
 // the bulk lane the campaign is its scheduling group: the account's rate is
 // shared between its active campaigns (see WithWeight).
 func WithCampaign(name string) SendOption { return func(c *sendConfig) { c.campaign = name } }
+
+// ExpiresAt makes the notification expire at t: a worker that has not
+// called LeadSquared by then never does, and records it expired (a reminder
+// that would arrive late does harm). A t not after the time it is due is
+// refused. The last of ExpiresAt and ExpiresIn wins.
+func ExpiresAt(t time.Time) SendOption {
+	return func(c *sendConfig) { c.expires, c.useExpiresIn = t, false }
+}
+
+// ExpiresIn makes the notification expire d from now, as ExpiresAt.
+func ExpiresIn(d time.Duration) SendOption {
+	return func(c *sendConfig) { c.expiresIn, c.useExpiresIn = d, true }
+}
 
 // WithWeight sets the weight of its campaign (1 to MaxWeight; default 1): the
 // campaign's share of its account's rate against the account's other active
@@ -155,12 +171,18 @@ func sendOptions(opts []SendOption) (sendConfig, *problems) {
 	if cfg.useIn {
 		cfg.at = now().Add(cfg.in)
 	}
+	if cfg.useExpiresIn {
+		cfg.expires = now().Add(cfg.expiresIn)
+	}
 	p := &problems{}
 	if r := checkRef(cfg.ref); r != "" {
 		p.add("ref", "%s", r)
 	}
 	if r := checkAccount(cfg.account); r != "" {
 		p.add("account", "%s", r)
+	}
+	if r := checkExpiry(cfg.expires, cfg.at); r != "" {
+		p.add("expires_at", "%s", r)
 	}
 	switch {
 	case cfg.weight < 0 || cfg.weight > MaxWeight:
@@ -175,7 +197,7 @@ func (cfg sendConfig) item(kind tasks.Kind, body []byte) *item {
 	return &item{
 		kind: kind,
 		meta: tasks.Meta{Ref: cfg.ref, Account: cfg.account, Lane: cfg.lane,
-			EnqueuedAt: now().UTC(), Campaign: cfg.campaign},
+			EnqueuedAt: now().UTC(), Campaign: cfg.campaign, ExpiresAt: expiryOf(cfg.expires)},
 		body:   body,
 		at:     cfg.at,
 		weight: cfg.weight,
@@ -263,4 +285,29 @@ func (c *Client) place(ctx context.Context, aq *asynq.Client, it *item, claimed,
 	}
 	_ = c.release(bg, it.key(), it.queue())
 	return res, false, fmt.Errorf("enqueue: enqueue task %s in queue %s: %w", it.id(), it.queue(), err)
+}
+
+// checkExpiry says what is wrong with an expiry (zero: none) of a
+// notification due at at (zero: now).
+func checkExpiry(expires, at time.Time) string {
+	if expires.IsZero() {
+		return ""
+	}
+	due := now()
+	if at.After(due) {
+		due = at
+	}
+	if !expires.After(due) {
+		return fmt.Sprintf("%s is not after the time it is due (%s): it would never be sent",
+			expires.UTC().Format(time.RFC3339), due.UTC().Format(time.RFC3339))
+	}
+	return ""
+}
+
+func expiryOf(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }

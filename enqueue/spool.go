@@ -20,6 +20,7 @@ import (
 //	uvarint length, account
 //	uvarint length, ref
 //	varint  scheduled time, Unix nanoseconds (0: now)
+//	varint  expiry, Unix nanoseconds (0: none)
 //	uvarint length, body (LeadSquared's JSON, checked and encoded again)
 type spool struct {
 	f *os.File
@@ -58,6 +59,11 @@ func (s *spool) write(it *item, line int) error {
 		at = it.at.UnixNano()
 	}
 	_, _ = s.w.Write(buf[:binary.PutVarint(buf[:], at)])
+	var exp int64
+	if it.meta.ExpiresAt != nil {
+		exp = it.meta.ExpiresAt.UnixNano()
+	}
+	_, _ = s.w.Write(buf[:binary.PutVarint(buf[:], exp)])
 	_, _ = s.w.Write(buf[:binary.PutUvarint(buf[:], uint64(len(it.body)))])
 	if _, err := s.w.Write(it.body); err != nil {
 		return fmt.Errorf("write the campaign's spool file: %w", err)
@@ -104,6 +110,13 @@ func (r *spoolReader) read() (*item, int, error) {
 	}
 	if at != 0 {
 		it.at = time.Unix(0, at)
+	}
+	var exp int64
+	if err == nil {
+		exp, err = binary.ReadVarint(r.r)
+	}
+	if exp != 0 {
+		it.meta.ExpiresAt = expiryOf(time.Unix(0, exp))
 	}
 	if err == nil {
 		it.body, err = r.bytes()

@@ -24,7 +24,8 @@ type StatusInfo struct {
 	Lane  tasks.Lane
 	Queue string
 	// State is pending, scheduled, active, retry, archived or completed, as
-	// asynq says. When asynq no longer holds the task but its ref is still
+	// asynq says, or StateExpired for a task completed without a call
+	// because its expiry passed. When asynq no longer holds the task but its ref is still
 	// kept, it is StateEnqueuing, StateCompleted or archived, from the TTL of
 	// the ref's registry entry.
 	State string
@@ -34,6 +35,8 @@ type StatusInfo struct {
 	// LastError and LastFailedAt describe the last failed attempt, if any.
 	LastError    string
 	LastFailedAt time.Time
+	// ExpiresAt is the notification's expiry, if it has one.
+	ExpiresAt *time.Time
 	// MessageID is LeadSquared's MessageID once a system notification is
 	// delivered (Result.MessageID, or the task's result as it is when it is
 	// not a tasks.Result).
@@ -178,10 +181,13 @@ func fill(st *StatusInfo, info *asynq.TaskInfo) {
 	st.Attempts, st.MaxRetry = info.Retried, info.MaxRetry
 	st.LastError, st.LastFailedAt = info.LastErr, info.LastFailedAt
 	st.MessageID, st.Result = result(info.Result)
+	if st.Result.Expired {
+		st.State = StateExpired
+	}
 	st.NextProcessAt, st.CompletedAt = info.NextProcessAt, info.CompletedAt
 	st.Payload = info.Payload
 	if m, err := tasks.DecodeMeta(info.Payload); err == nil {
-		st.EnqueuedAt, st.Campaign = m.EnqueuedAt, m.Campaign
+		st.EnqueuedAt, st.Campaign, st.ExpiresAt = m.EnqueuedAt, m.Campaign, m.ExpiresAt
 	}
 }
 

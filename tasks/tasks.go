@@ -85,7 +85,14 @@ type Meta struct {
 	EnqueuedAt time.Time `json:"enqueued_at"`
 	// Campaign names the campaign it came from, if any.
 	Campaign string `json:"campaign,omitempty"`
+	// ExpiresAt, when set, is when the notification stops being worth
+	// sending: a worker that has not called LeadSquared by then never does,
+	// and records it expired.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
+
+// Expired reports whether the notification's expiry has passed at now.
+func (m Meta) Expired(now time.Time) bool { return m.ExpiresAt != nil && !now.Before(*m.ExpiresAt) }
 
 // SystemPayload is the payload of a TypeSystem task: LeadSquared's body unchanged.
 type SystemPayload struct {
@@ -193,6 +200,9 @@ type Result struct {
 	DeliveredAt time.Time `json:"delivered_at"`
 	// Attempt is the attempt that succeeded (1 is the first).
 	Attempt int `json:"attempt"`
+	// Expired is true when the notification expired before it was sent:
+	// LeadSquared was not called, and DeliveredAt is when it was dropped.
+	Expired bool `json:"expired,omitempty"`
 }
 
 // ArchivedRetention is how long Redis keeps a dead-lettered task (asynq keeps

@@ -19,6 +19,7 @@ const (
 	OutcomeArchived    = "archived"     // dead-lettered: LeadSquared refused it or retries ran out
 	OutcomeHalted      = "halted"       // the account is halted: retried after the probe, not a failure
 	OutcomeHandedBack  = "handed_back"  // shutdown or daily cap: back to the queue, not a failure
+	OutcomeExpired     = "expired"      // its expiry passed before a call: never sent
 )
 
 // deferral hands a task back to asynq to run again after Delay, without

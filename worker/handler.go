@@ -42,6 +42,7 @@ type attempt struct {
 	latency time.Duration
 	status  int
 	outcome string
+	expired bool // completed without a call: the expiry passed
 }
 
 // ProcessTask implements asynq.Handler.
@@ -54,6 +55,9 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	a := &attempt{kind: kind, number: retried + 1}
 	err := h.process(ctx, t, a)
 	a.outcome = outcomeOf(err)
+	if a.expired {
+		a.outcome, a.status = OutcomeExpired, 0
+	}
 	h.record(a, err)
 	if err != nil {
 		// asynq records a failure in Redis once this returns (see awaitRedis).
@@ -137,6 +141,9 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, a *attempt) error 
 		h.expireRef(meta, tasks.ArchivedRetention)
 		return archive("invalid notification", err)
 	}
+	if meta.Expired(h.now()) {
+		return h.expired(t, meta, a)
+	}
 	grant, err := h.limiter.Wait(ctx, h.stop, meta.Account, meta.Lane, acct.Policy)
 	for err != nil && h.awaitRedis(ctx) {
 		// The limiter failed because Redis went away: book again now it is back.
@@ -147,6 +154,9 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, a *attempt) error 
 		return h.waitFailed(meta, err)
 	}
 	h.metrics.LimiterWait.WithLabelValues(meta.Account, string(meta.Lane)).Observe(grant.Waited.Seconds())
+	if meta.Expired(h.now()) {
+		return h.expired(t, meta, a) // the slot goes unused: better than a late reminder
+	}
 
 	start := time.Now()
 	res, err := call.send(leadsquared.WithRequestID(ctx, meta.Ref), acct.Sender)
@@ -201,6 +211,21 @@ func (h *handler) delivered(ctx context.Context, t *asynq.Task, meta tasks.Meta,
 		}
 		if err != nil {
 			h.log.Warn().Err(err).Str("ref", meta.Ref).Msg("delivered, but the result could not be recorded")
+		}
+	}
+	h.expireRef(meta, tasks.DefaultRetention)
+	return nil
+}
+
+// expired completes a notification whose expiry passed, without a call:
+// its result says so, and its ref is kept for the retention like a
+// delivered one's.
+func (h *handler) expired(t *asynq.Task, meta tasks.Meta, a *attempt) error {
+	a.expired = true
+	res := tasks.Result{DeliveredAt: h.now().UTC(), Attempt: a.number, Expired: true}
+	if data, err := json.Marshal(res); err == nil {
+		if _, err := t.ResultWriter().Write(data); err != nil {
+			h.log.Warn().Err(err).Str("ref", meta.Ref).Msg("expired, but the result could not be recorded")
 		}
 	}
 	h.expireRef(meta, tasks.DefaultRetention)

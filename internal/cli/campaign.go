@@ -16,6 +16,7 @@ import (
 func (a *app) campaignCmd() *cobra.Command {
 	var o enqueue.CampaignOptions
 	var asJSON bool
+	var expiry expiryFlags
 	cmd := &cobra.Command{
 		Use:   "campaign FILE|-",
 		Short: "Enqueue a campaign: JSON Lines, one notification a line",
@@ -25,7 +26,9 @@ notification a line, to the bulk lane:
   {"type":"system","ref":"lead-42","body":{"Type":"Lead","ToUser":"…","CardContents":{"Message":"…"}}}
   {"type":"push","ref":"sig-7","body":{"Title":"…","Content":"…"}}
 
-Optional per line: "account" and "at" (RFC 3339). Field names are
+Optional per line: "account", "at" and "expires_at" (RFC 3339; a line not sent
+by its expiry is never sent, and is recorded expired; --expires-in and
+--expires-at give the lines without one theirs). Field names are
 case-sensitive, LeadSquared's own in the body. Every line is checked first;
 each problem is printed as "line N: Field: reason" and, unless --skip-invalid,
 nothing is enqueued (exit 1). With --skip-invalid the valid lines are
@@ -41,6 +44,11 @@ finish, and transactional sends go first.`,
 			if o.Weight < 1 || o.Weight > enqueue.MaxWeight {
 				return invalid("--weight %d: a campaign's weight is from 1 to %d", o.Weight, enqueue.MaxWeight)
 			}
+			exp, err := expiry.time()
+			if err != nil {
+				return err
+			}
+			o.ExpiresAt = exp
 			in := a.env.Stdin
 			if args[0] != "-" {
 				f, err := os.Open(args[0])
@@ -87,6 +95,7 @@ finish, and transactional sends go first.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.Name, "name", "", "the campaign's name, recorded in every task (default: a generated name, printed)")
+	expiry.register(cmd)
 	cmd.Flags().IntVar(&o.Weight, "weight", 1, "the campaign's share of its account's rate against the account's other running campaigns (1 to 1000)")
 	cmd.Flags().BoolVar(&o.SkipInvalid, "skip-invalid", false, "enqueue the valid lines even when some are invalid")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as JSON")

@@ -17,6 +17,38 @@ import (
 type sendFlags struct {
 	ref, account, at string
 	bulk, json       bool
+	expiry           expiryFlags
+}
+
+// expiryFlags are --expires-in and --expires-at, on send and campaign.
+type expiryFlags struct {
+	in time.Duration
+	at string
+}
+
+func (e *expiryFlags) register(cmd *cobra.Command) {
+	cmd.Flags().DurationVar(&e.in, "expires-in", 0, "never send it after this long from now, e.g. 10m: record it expired instead")
+	cmd.Flags().StringVar(&e.at, "expires-at", "", "never send it after this RFC 3339 time: record it expired instead")
+}
+
+// time returns the expiry the flags ask for (zero: none); bad flags are
+// invalid input.
+func (e *expiryFlags) time() (time.Time, error) {
+	switch {
+	case e.in != 0 && e.at != "":
+		return time.Time{}, invalid("--expires-in and --expires-at: give one of them")
+	case e.in < 0:
+		return time.Time{}, invalid("expires_at: --expires-in %s is in the past: it would never be sent", e.in)
+	case e.in > 0:
+		return time.Now().Add(e.in), nil
+	case e.at != "":
+		t, err := time.Parse(time.RFC3339, e.at)
+		if err != nil {
+			return time.Time{}, invalid("expires_at: %q is not an RFC 3339 time, e.g. 2026-01-02T15:04:05Z [--expires-at]", e.at)
+		}
+		return t, nil
+	}
+	return time.Time{}, nil
 }
 
 func (f *sendFlags) register(cmd *cobra.Command) {
@@ -25,6 +57,7 @@ func (f *sendFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.bulk, "bulk", false, "use the bulk lane (default: transactional)")
 	cmd.Flags().StringVar(&f.at, "at", "", "send at this RFC 3339 time, e.g. 2026-01-02T15:04:05Z (default: now)")
 	cmd.Flags().BoolVar(&f.json, "json", false, "print the result as JSON")
+	f.expiry.register(cmd)
 }
 
 // options turns the flags into send options; a bad --at is invalid input.
@@ -42,6 +75,13 @@ func (f *sendFlags) options() ([]enqueue.SendOption, error) {
 			return nil, invalid("at: %q is not an RFC 3339 time, e.g. 2026-01-02T15:04:05Z [--at]", f.at)
 		}
 		opts = append(opts, enqueue.At(t))
+	}
+	exp, err := f.expiry.time()
+	if err != nil {
+		return nil, err
+	}
+	if !exp.IsZero() {
+		opts = append(opts, enqueue.ExpiresAt(exp))
 	}
 	return opts, nil
 }

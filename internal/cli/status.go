@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -29,6 +30,7 @@ type statusJSON struct {
 	EnqueuedAt    string `json:"enqueued_at,omitempty"`
 	CompletedAt   string `json:"completed_at,omitempty"`
 	Campaign      string `json:"campaign,omitempty"`
+	ExpiresAt     string `json:"expires_at,omitempty"`
 }
 
 func (a *app) statusCmd() *cobra.Command {
@@ -38,7 +40,7 @@ func (a *app) statusCmd() *cobra.Command {
 		Use:   "status REF",
 		Short: "Show a notification's state, attempts, last error or MessageID",
 		Long: `Show what Redis knows about a notification: its state (pending, scheduled,
-active, retry, archived, completed), attempts, last error, and LeadSquared's
+active, retry, archived, completed, expired), attempts, last error, and LeadSquared's
 MessageID once delivered. An unknown ref exits 1.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -55,7 +57,8 @@ MessageID once delivered. An unknown ref exits 1.`,
 					Kind: string(st.Kind), Queue: st.Queue, State: st.State, Attempts: st.Attempts, MaxRetry: st.MaxRetry,
 					LastError: st.LastError, LastFailedAt: timeString(st.LastFailedAt), MessageID: st.MessageID,
 					Response: st.Result.Message, NextProcessAt: timeString(st.NextProcessAt),
-					EnqueuedAt: timeString(st.EnqueuedAt), CompletedAt: timeString(st.CompletedAt), Campaign: st.Campaign})
+					EnqueuedAt: timeString(st.EnqueuedAt), CompletedAt: timeString(st.CompletedAt), Campaign: st.Campaign,
+					ExpiresAt: expiryString(st.ExpiresAt)})
 			}
 			tw := table(cmd.OutOrStdout())
 			row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
@@ -88,6 +91,9 @@ MessageID once delivered. An unknown ref exits 1.`,
 			}
 			if st.Campaign != "" {
 				row("campaign", st.Campaign)
+			}
+			if t := expiryString(st.ExpiresAt); t != "" {
+				row("expires", t)
 			}
 			return tw.Flush()
 		},
@@ -141,4 +147,11 @@ func (a *app) lookupError(err error, account, ref string) error {
 		return invalid("not found: ref %s of account %s is not known to Redis", ref, account)
 	}
 	return redisError(err)
+}
+
+func expiryString(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return timeString(*t)
 }

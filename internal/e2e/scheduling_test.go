@@ -333,3 +333,52 @@ func TestScheduling_LongCoolDownFreesTheWorkers(t *testing.T) {
 		t.Errorf("%d of the cooling account's 1,000 still in their group; the scheduler should hold them there", info.Aggregating)
 	}
 }
+
+// TestScheduling_ExpiredIsNeverSent: a 40-line campaign that expires in 3 s
+// at 25 per 5 s: what is not called by then is recorded expired and never
+// called (issue 13's expiry).
+func TestScheduling_ExpiredIsNeverSent(t *testing.T) {
+	t.Parallel()
+	s := startSchedStack(t, 25, 5*time.Second)
+	s.startNotifyd(t, 10)
+	lines, refs := campaignLines("E", 40)
+	file := filepath.Join(t.TempDir(), "expiring.jsonl")
+	if err := os.WriteFile(file, lines, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if code, out := runCtl(t, s.redis.URL, "campaign", file, "--name", "reminders", "--expires-in", "3s"); code != 0 {
+		t.Fatalf("notifyctl campaign: exit %d\n%s", code, out)
+	}
+	var delivered, expired int
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		delivered, expired = 0, 0
+		for _, r := range refs {
+			st, err := s.enq.Status(context.Background(), tasks.DefaultAccount, r)
+			switch {
+			case err != nil:
+			case st.State == enqueue.StateExpired:
+				expired++
+			case st.State == "completed":
+				delivered++
+			}
+		}
+		return delivered+expired == len(refs)
+	}, "every line delivered or expired")
+	calls := s.calls(t)
+	late := 0
+	for _, c := range accepted(calls, "E-") {
+		if c.Time.After(start.Add(3*time.Second + 200*time.Millisecond)) {
+			late++
+		}
+	}
+	sent := len(s.stats(t).PerRef)
+	t.Logf("40 lines expiring in 3 s: %d delivered, %d expired; %d refs called, %d calls after the expiry", delivered, expired, sent, late)
+	if delivered != sent || expired == 0 || late > 0 {
+		t.Errorf("delivered %d, expired %d, refs called %d, calls after the expiry %d: want the expired never called", delivered, expired, sent, late)
+	}
+	code, out := runCtl(t, s.redis.URL, "status", refs[39])
+	if code != 0 || !strings.Contains(out, "expired") {
+		t.Errorf("notifyctl status of an expired line: exit %d\n%s", code, out)
+	}
+}
