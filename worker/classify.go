@@ -3,9 +3,9 @@ package worker
 import (
 	"cmp"
 	"errors"
+	"math/rand/v2"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/hibiken/asynq"
 
 	"github.com/lsqdispatch/lsqdispatch/leadsquared"
@@ -105,20 +105,23 @@ func toWholeSecond(now time.Time, d time.Duration) time.Duration {
 	return due.Sub(now)
 }
 
+// delay is the n-th retry's delay (n = 0 for the first retry): Initial
+// doubled n times and capped at Max, then spread by ±Jitter. It is the
+// schedule of an exponential backoff (the cap bounds the interval, not the
+// spread one), computed directly from n: asynq passes the retry count to a
+// stateless RetryDelayFunc, so there is no backoff state to advance.
 func (b Backoff) delay(n int) time.Duration {
-	eb := backoff.NewExponentialBackOff()
-	eb.InitialInterval = cmp.Or(b.Initial, time.Second)
-	eb.MaxInterval = cmp.Or(b.Max, 5*time.Minute)
-	eb.RandomizationFactor = b.Jitter
-	if b.Jitter == 0 {
-		eb.RandomizationFactor = 0.3
+	interval := cmp.Or(b.Initial, time.Second)
+	ceiling := cmp.Or(b.Max, 5*time.Minute)
+	jitter := cmp.Or(b.Jitter, 0.3)
+	for i := 0; i < n && interval < ceiling; i++ {
+		if interval > ceiling/2 {
+			interval = ceiling // doubling would pass the cap, or overflow
+			break
+		}
+		interval *= 2
 	}
-	eb.Multiplier = 2
-	eb.MaxElapsedTime = 0
-	eb.Reset()
-	d := eb.NextBackOff()
-	for i := 0; i < n; i++ {
-		d = eb.NextBackOff()
-	}
-	return d
+	interval = min(interval, ceiling)
+	spread := jitter * float64(interval)
+	return time.Duration(float64(interval) - spread + rand.Float64()*2*spread)
 }
