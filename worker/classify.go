@@ -11,28 +11,32 @@ import (
 	"github.com/lsqdispatch/lsqdispatch/leadsquared"
 )
 
-// Outcomes of one handler run, as logged and counted in lsqd_deliveries_total.
+// Outcome is what came of one handler run, as logged (outcome=…) and
+// counted in lsqd_deliveries_total{outcome}.
+type Outcome string
+
+// Outcomes of one handler run.
 const (
-	OutcomeDelivered   = "delivered"
-	OutcomeRetried     = "retried"      // a transient failure: retried with backoff
-	OutcomeRateLimited = "rate_limited" // LeadSquared's limit: retried after the cool-down, not a failure
-	OutcomeArchived    = "archived"     // dead-lettered: LeadSquared refused it or retries ran out
-	OutcomeHalted      = "halted"       // the account is halted: retried after the probe, not a failure
-	OutcomeHandedBack  = "handed_back"  // shutdown or daily cap: back to the queue, not a failure
+	OutcomeDelivered   Outcome = "delivered"
+	OutcomeRetried     Outcome = "retried"      // a transient failure: retried with backoff
+	OutcomeRateLimited Outcome = "rate_limited" // LeadSquared's limit: retried after the cool-down, not a failure
+	OutcomeArchived    Outcome = "archived"     // dead-lettered: LeadSquared refused it or retries ran out
+	OutcomeHalted      Outcome = "halted"       // the account is halted: retried after the probe, not a failure
+	OutcomeHandedBack  Outcome = "handed_back"  // shutdown or daily cap: back to the queue, not a failure
 )
 
 // deferral hands a task back to asynq to run again after Delay, without
 // counting a failure: asynq keeps its retry count unchanged.
 type deferral struct {
 	Delay   time.Duration
-	Outcome string
+	Outcome Outcome
 	Err     error
 }
 
 func (d *deferral) Error() string { return d.Err.Error() }
 func (d *deferral) Unwrap() error { return d.Err }
 
-func deferFor(d time.Duration, outcome string, err error) error {
+func deferFor(d time.Duration, outcome Outcome, err error) error {
 	return &deferral{Delay: max(d, 0), Outcome: outcome, Err: err}
 }
 
