@@ -23,4 +23,10 @@
 //   - 401, 403, 404: the account halts; its tasks wait without failing; a
 //     probe resumes dispatch once LeadSquared accepts the keys again.
 //   - an undecodable payload: archived, never a crash loop.
+//
+// # Testing
+//
+// Package workertest runs a Server on an embedded Redis against a local
+// LeadSquared (leadsquaredtest), so that a test can enqueue a notification
+// and wait for its delivery or dead letter end to end.
 package worker
