@@ -65,8 +65,8 @@ func labelValues() map[string][]string {
 	lanes := slices.Sorted(maps.Keys(tasks.Queues))
 	return map[string][]string{
 		"outcome": {
-			worker.OutcomeDelivered, worker.OutcomeRetried, worker.OutcomeRateLimited,
-			worker.OutcomeArchived, worker.OutcomeHalted, worker.OutcomeHandedBack,
+			string(worker.OutcomeDelivered), string(worker.OutcomeRetried), string(worker.OutcomeRateLimited),
+			string(worker.OutcomeArchived), string(worker.OutcomeHalted), string(worker.OutcomeHandedBack),
 		},
 		"lane":  lanes,
 		"queue": lanes,

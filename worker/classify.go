@@ -3,37 +3,41 @@ package worker
 import (
 	"cmp"
 	"errors"
+	"math/rand/v2"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/hibiken/asynq"
 
 	"github.com/lsqdispatch/lsqdispatch/leadsquared"
 )
 
-// Outcomes of one handler run, as logged and counted in lsqd_deliveries_total.
+// Outcome is what came of one handler run, as logged (outcome=…) and
+// counted in lsqd_deliveries_total{outcome}.
+type Outcome string
+
+// Outcomes of one handler run.
 const (
-	OutcomeDelivered   = "delivered"
-	OutcomeRetried     = "retried"      // a transient failure: retried with backoff
-	OutcomeRateLimited = "rate_limited" // LeadSquared's limit: retried after the cool-down, not a failure
-	OutcomeArchived    = "archived"     // dead-lettered: LeadSquared refused it or retries ran out
-	OutcomeHalted      = "halted"       // the account is halted: retried after the probe, not a failure
-	OutcomeHandedBack  = "handed_back"  // shutdown or daily cap: back to the queue, not a failure
-	OutcomeExpired     = "expired"      // its expiry passed before a call: never sent
+	OutcomeDelivered   Outcome = "delivered"
+	OutcomeRetried     Outcome = "retried"      // a transient failure: retried with backoff
+	OutcomeRateLimited Outcome = "rate_limited" // LeadSquared's limit: retried after the cool-down, not a failure
+	OutcomeArchived    Outcome = "archived"     // dead-lettered: LeadSquared refused it or retries ran out
+	OutcomeHalted      Outcome = "halted"       // the account is halted: retried after the probe, not a failure
+	OutcomeHandedBack  Outcome = "handed_back"  // shutdown or daily cap: back to the queue, not a failure
+	OutcomeExpired     Outcome = "expired"      // its expiry passed before a call: never sent
 )
 
 // deferral hands a task back to asynq to run again after Delay, without
 // counting a failure: asynq keeps its retry count unchanged.
 type deferral struct {
 	Delay   time.Duration
-	Outcome string
+	Outcome Outcome
 	Err     error
 }
 
 func (d *deferral) Error() string { return d.Err.Error() }
 func (d *deferral) Unwrap() error { return d.Err }
 
-func deferFor(d time.Duration, outcome string, err error) error {
+func deferFor(d time.Duration, outcome Outcome, err error) error {
 	return &deferral{Delay: max(d, 0), Outcome: outcome, Err: err}
 }
 
@@ -108,20 +112,23 @@ func toWholeSecond(now time.Time, d time.Duration) time.Duration {
 	return due.Sub(now)
 }
 
+// delay is the n-th retry's delay (n = 0 for the first retry): Initial
+// doubled n times and capped at Max, then spread by ±Jitter. It is the
+// schedule of an exponential backoff (the cap bounds the interval, not the
+// spread one), computed directly from n: asynq passes the retry count to a
+// stateless RetryDelayFunc, so there is no backoff state to advance.
 func (b Backoff) delay(n int) time.Duration {
-	eb := backoff.NewExponentialBackOff()
-	eb.InitialInterval = cmp.Or(b.Initial, time.Second)
-	eb.MaxInterval = cmp.Or(b.Max, 5*time.Minute)
-	eb.RandomizationFactor = b.Jitter
-	if b.Jitter == 0 {
-		eb.RandomizationFactor = 0.3
+	interval := cmp.Or(b.Initial, time.Second)
+	ceiling := cmp.Or(b.Max, 5*time.Minute)
+	jitter := cmp.Or(b.Jitter, 0.3)
+	for i := 0; i < n && interval < ceiling; i++ {
+		if interval > ceiling/2 {
+			interval = ceiling // doubling would pass the cap, or overflow
+			break
+		}
+		interval *= 2
 	}
-	eb.Multiplier = 2
-	eb.MaxElapsedTime = 0
-	eb.Reset()
-	d := eb.NextBackOff()
-	for i := 0; i < n; i++ {
-		d = eb.NextBackOff()
-	}
-	return d
+	interval = min(interval, ceiling)
+	spread := jitter * float64(interval)
+	return time.Duration(float64(interval) - spread + rand.Float64()*2*spread)
 }

@@ -50,6 +50,51 @@ func TestBackoff_RetryDelayNeverEarly(t *testing.T) {
 	}
 }
 
+// The documented schedule: about 1 s first, doubling, capped at 5 min, each
+// delay spread ±30%; a configured Backoff follows its own parameters.
+func TestBackoff_Delay(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		b      Backoff
+		first  time.Duration
+		cap    time.Duration
+		jitter float64
+	}{
+		{"Defaults", Backoff{}, time.Second, 5 * time.Minute, 0.3},
+		{"Configured", Backoff{Initial: 100 * time.Millisecond, Max: 300 * time.Millisecond, Jitter: 0.1},
+			100 * time.Millisecond, 300 * time.Millisecond, 0.1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			for _, n := range []int{0, 1, 2, 3, 5, 8, 9, 10, 12, 63, 64, 1000} {
+				interval := tc.cap
+				if n < 32 && tc.first<<n < tc.cap {
+					interval = tc.first << n
+				}
+				lo := time.Duration(float64(interval) * (1 - tc.jitter))
+				hi := time.Duration(float64(interval) * (1 + tc.jitter))
+				for range 200 {
+					if d := tc.b.delay(n); d < lo || d > hi {
+						t.Fatalf("retry %d: delay %s, want %s to %s", n, d, lo, hi)
+					}
+				}
+			}
+		})
+	}
+	t.Run("Spread", func(t *testing.T) {
+		t.Parallel()
+		lo, hi := time.Hour, time.Duration(0)
+		for range 500 {
+			d := Backoff{}.delay(0)
+			lo, hi = min(lo, d), max(hi, d)
+		}
+		if lo > 800*time.Millisecond || hi < 1200*time.Millisecond {
+			t.Errorf("first retry's delays span %s to %s in 500 draws; want them spread over 0.7 s to 1.3 s", lo, hi)
+		}
+	})
+}
+
 // An archived task's last error is what an operator reads in asynqmon and
 // `notifyctl dlq list`: the reason and LeadSquared's answer, once each.
 func TestArchive_ReadsAsReasonAndCause(t *testing.T) {

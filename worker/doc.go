@@ -60,4 +60,10 @@
 //     ended 30 s ago, hands them back 60 s to 2 min after the kill, with
 //     their retries whole; its bookings free their slots within one span.
 //   - an undecodable payload: archived, never a crash loop.
+//
+// # Testing
+//
+// Package workertest runs a Server on an embedded Redis against a local
+// LeadSquared (leadsquaredtest), so that a test can enqueue a notification
+// and wait for its delivery or dead letter end to end.
 package worker

@@ -41,7 +41,7 @@ type attempt struct {
 	wait    time.Duration
 	latency time.Duration
 	status  int
-	outcome string
+	outcome Outcome
 	expired bool // completed without a call: the expiry passed
 }
 
@@ -289,21 +289,21 @@ func (h *handler) expireRef(meta tasks.Meta, ttl time.Duration) {
 }
 
 func (h *handler) record(a *attempt, err error) {
-	h.metrics.Deliveries.WithLabelValues(string(a.kind), string(a.meta.Lane), a.meta.Account, a.outcome).Inc()
+	h.metrics.Deliveries.WithLabelValues(string(a.kind), string(a.meta.Lane), a.meta.Account, string(a.outcome)).Inc()
 	ev := h.log.Info()
 	if a.outcome == OutcomeArchived || a.outcome == OutcomeRetried {
 		ev = h.log.Warn()
 	}
 	ev = ev.Str("ref", a.meta.Ref).Str("kind", string(a.kind)).Str("account", a.meta.Account).
 		Str("lane", string(a.meta.Lane)).Int("attempt", a.number).Int("status", a.status).
-		Str("outcome", a.outcome).Dur("latency", a.latency).Dur("limiter_wait", a.wait)
+		Str("outcome", string(a.outcome)).Dur("latency", a.latency).Dur("limiter_wait", a.wait)
 	if err != nil {
 		ev = ev.Str("error", err.Error())
 	}
 	ev.Msg("attempt")
 }
 
-func outcomeOf(err error) string {
+func outcomeOf(err error) Outcome {
 	var d *deferral
 	switch {
 	case err == nil:

@@ -98,7 +98,8 @@ func TestLoad_Campaign(t *testing.T) {
 	drained := time.Since(start)
 	close(stop)
 	wg.Wait()
-	time.Sleep(time.Second) // the last refs' expiry is set after the task completes
+	// The last refs' expiry is set just after their task completes.
+	testutil.Eventually(t, 30*time.Second, func() bool { return allRefsExpire(t, rdb) }, "refs without an expiry")
 	memAfter := usedMemory(t, rdb)
 
 	st := s.stats(t)
@@ -157,6 +158,41 @@ func TestLoad_Campaign(t *testing.T) {
 	if perTask > 4096 {
 		t.Errorf("%.0f bytes of Redis per delivered notification", perTask)
 	}
+}
+
+// allRefsExpire reports whether every ref in Redis has an expiry.
+func allRefsExpire(t *testing.T, rdb *redis.Client) bool {
+	t.Helper()
+	ctx := context.Background()
+	iter := rdb.Scan(ctx, 0, keys.Ref(tasks.DefaultAccount, "*"), 1000).Iterator()
+	var batch []string
+	flush := func() bool {
+		cmds, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, k := range batch {
+				p.TTL(ctx, k)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("TTL of refs: %v", err)
+		}
+		batch = batch[:0]
+		for _, c := range cmds {
+			if c.(*redis.DurationCmd).Val() == -1 {
+				return false
+			}
+		}
+		return true
+	}
+	for iter.Next(ctx) {
+		if batch = append(batch, iter.Val()); len(batch) == 1000 && !flush() {
+			return false
+		}
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatalf("SCAN refs: %v", err)
+	}
+	return flush()
 }
 
 // checkExpiries checks that what a delivered notification leaves in Redis

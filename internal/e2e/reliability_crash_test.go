@@ -3,11 +3,13 @@ package e2e
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/lsqdispatch/lsqdispatch/internal/testutil"
 	"github.com/lsqdispatch/lsqdispatch/tasks"
 )
 
@@ -58,7 +60,7 @@ func TestReliability_WorkerCrash(t *testing.T) {
 
 	// The victim's tasks are those whose lease was last extended before the
 	// kill: once the survivors' heartbeat has run, theirs end later.
-	time.Sleep(asynqHeartbeatPeriod + 2*time.Second)
+	waitSurvivorsBeat(t, rdb, victim.cmd.Process.Pid, killedAt)
 	orphans := orphanedTasks(t, rdb, killedAt)
 	t.Logf("the killed process held %d tasks (NOTIFYD_CONCURRENCY %d): %v", len(orphans), conc, orphans)
 	if len(orphans) > conc {
@@ -138,6 +140,48 @@ func TestReliability_WorkerCrash(t *testing.T) {
 	if longRun() && recovered < asynqLease {
 		t.Errorf("orphans recovered %.1fs after the kill: sooner than asynq's lease, so they were not orphans", recovered.Seconds())
 	}
+}
+
+// waitSurvivorsBeat waits until every asynq server but the killed
+// process's has had a heartbeat since the kill and extended the leases of
+// the tasks it holds: from then on, a lease that ends by killedAt plus the
+// lease is the killed process's.
+//
+// A heartbeat (asynq v0.26.0 heartbeat.go) scores its server in
+// asynq:servers with its time plus two periods (whole seconds), rewrites
+// asynq:workers:{host:pid:sid} with the tasks the server holds, then
+// extends those tasks' leases.
+func waitSurvivorsBeat(t *testing.T, rdb *redis.Client, victimPID int, killedAt time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	since := float64(killedAt.Unix() + int64(2*asynqHeartbeatPeriod/time.Second))
+	limit := float64(killedAt.Add(asynqLease).Unix())
+	testutil.Eventually(t, 4*asynqHeartbeatPeriod, func() bool {
+		servers, err := rdb.ZRangeWithScores(ctx, "asynq:servers", 0, -1).Result()
+		if err != nil {
+			return false
+		}
+		for _, z := range servers {
+			id := strings.TrimPrefix(z.Member.(string), "asynq:servers:") // {host:pid:sid}
+			if parts := strings.Split(strings.Trim(id, "{}"), ":"); len(parts) >= 3 && parts[len(parts)-2] == strconv.Itoa(victimPID) {
+				continue
+			}
+			if z.Score <= since {
+				return false // no heartbeat since the kill yet
+			}
+			held, err := rdb.HKeys(ctx, "asynq:workers:"+id).Result()
+			if err != nil {
+				return false
+			}
+			for _, task := range held {
+				lease, err := rdb.ZScore(ctx, "asynq:{bulk}:lease", task).Result()
+				if err == nil && lease <= limit {
+					return false // the heartbeat has not extended it yet
+				}
+			}
+		}
+		return true
+	}, "the surviving servers' heartbeat since the kill")
 }
 
 // orphanedTasks returns the ids of the active bulk tasks whose lease ends

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/lsqdispatch/lsqdispatch/enqueue"
 	"github.com/lsqdispatch/lsqdispatch/internal/testutil"
@@ -316,6 +317,17 @@ func (s *stack) deadRefs(t *testing.T) []string {
 	return refs
 }
 
+// waitDead waits until there are at least n dead letters (a task is archived
+// just after its last call, so a ref's call comes before its dead letter)
+// and returns their refs.
+func (s *stack) waitDead(t *testing.T, n int, timeout time.Duration) []string {
+	t.Helper()
+	var dead []string
+	testutil.Eventually(t, timeout, func() bool { dead = s.deadRefs(t); return len(dead) >= n },
+		"%d dead letters, want %d: %v", len(dead), n, dead)
+	return dead
+}
+
 // checkLimitHeld fails the test when LeadSquared answered the rate limit or
 // a window held more calls than the limit. On a 429 it logs the calls that
 // arrived in the second before it, to tell a burst from a stall.
@@ -374,6 +386,40 @@ func (s *stack) queuesIdle(t *testing.T) bool {
 			continue
 		}
 		if info.Pending+info.Aggregating+info.Active+info.Scheduled+info.Retry > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// workersIdleSince reports whether every notifyd of the stack has had an
+// asynq heartbeat since the given time that reported no task held. A
+// heartbeat (asynq v0.26.0 heartbeat.go) scores its server in asynq:servers
+// with its time plus two periods (5 s each), in whole seconds, and rewrites
+// asynq:workers:{host:pid:sid} with the tasks the server holds.
+func (s *stack) workersIdleSince(t *testing.T, rdb *redis.Client, since time.Time) bool {
+	t.Helper()
+	ctx := context.Background()
+	servers, err := rdb.ZRangeByScore(ctx, "asynq:servers", &redis.ZRangeBy{
+		Min: "(" + strconv.FormatInt(since.Unix()+10, 10), Max: "+inf"}).Result()
+	if err != nil {
+		return false
+	}
+	idle := map[string]bool{}
+	for _, key := range servers {
+		id := strings.TrimPrefix(key, "asynq:servers:") // {host:pid:sid}
+		parts := strings.Split(strings.Trim(id, "{}"), ":")
+		if len(parts) < 3 {
+			continue
+		}
+		n, err := rdb.HLen(ctx, "asynq:workers:"+id).Result()
+		if err != nil {
+			return false
+		}
+		idle[parts[len(parts)-2]] = n == 0
+	}
+	for _, w := range s.workers {
+		if w.alive() && !idle[strconv.Itoa(w.cmd.Process.Pid)] {
 			return false
 		}
 	}

@@ -68,20 +68,21 @@ func testServerErrors(t *testing.T) {
 		gap := flakyAt[i].Sub(flakyAt[i-1])
 		want := time.Second << (i - 1)
 		gaps = append(gaps, gap.Round(time.Millisecond).String())
-		// Backoff ±30%, never less (worker.Backoff rounds the due time up
-		// to the whole second asynq keeps); then up to 1 s of rounding, the
-		// forwarder (every 1 s), a free worker and a slot.
-		lo, hi := want*7/10, want*13/10+2500*time.Millisecond
-		if gap < lo || gap > hi {
-			t.Errorf("retry %d of %s came %s after the previous call; want %s ±30%%, plus up to 2.5 s to round, forward and dequeue: %s to %s",
-				i, flaky, gap, want, lo, hi)
+		// Never before the backoff's minimum (-30%): worker.Backoff rounds
+		// the due time up to the whole second asynq keeps, so this holds
+		// however loaded the machine. How late a retry may come is the
+		// schedule's upper bound (worker's TestBackoff_Delay) plus the
+		// rounding, the forwarder and a free worker, which a loaded machine
+		// stretches: here the retries only have to come, before
+		// waitDelivered's deadline above.
+		if lo := want * 7 / 10; gap < lo {
+			t.Errorf("retry %d of %s came %s after the previous call; want at least %s (%s -30%%)", i, flaky, gap, lo, want)
 		}
 	}
 	if len(flakyAt) < 4 {
 		t.Errorf("%s: %d calls, want at least 4 (3 × 500, then a success)", flaky, len(flakyAt))
 	}
-	time.Sleep(time.Second) // the 400s' archive is written after their call
-	dead := s.deadRefs(t)
+	dead := s.waitDead(t, len(bad), 10*time.Second)
 	t.Logf("%d notifications + 1 transactional, 30%% answered 500: all %d valid delivered in %.1fs; calls %d (%d × 500), dead letters %v, duplicates %d, max in window %d, 429s %d; %s's retry gaps %v",
 		n, len(valid), drain.Seconds(), st.Total, st.ByStatus[500], dead, len(st.DuplicateRefs), st.MaxInWindow, st.RateLimited, flaky, gaps)
 	if want := slices.Sorted(slices.Values(bad)); !slices.Equal(dead, want) {

@@ -122,9 +122,10 @@ func testRedisOutage(t *testing.T, aof bool) {
 		st = s.waitDelivered(t, refs, asynqLease+asynqRecoverCutoff+asynqRecoverInterval+notifydForwardAndPoll+outage+20*time.Second)
 	} else {
 		// Redis came back empty: what it held is gone. Wait for the queues
-		// to be idle, then count.
+		// to be idle and the workers to hold nothing, then count.
 		testutil.Eventually(t, 30*time.Second, func() bool { return s.queuesIdle(t) }, "queues idle")
-		time.Sleep(3 * time.Second)
+		idle, rdb := time.Now(), s.redis.Client()
+		testutil.Eventually(t, 30*time.Second, func() bool { return s.workersIdleSince(t, rdb, idle) }, "workers idle")
 		st = s.stats(t)
 		lost = undelivered(st, refs)
 	}
