@@ -258,12 +258,16 @@ func (h *handler) record(a *attempt, err error) {
 	}
 	ev = ev.Str("ref", a.meta.Ref).Str("kind", string(a.kind)).Str("account", a.meta.Account).
 		Str("lane", string(a.meta.Lane)).Int("attempt", a.number).Int("status", a.status).
-		Str("outcome", a.outcome).Dur("latency", a.latency).Dur("limiter_wait", a.wait)
+		Str("outcome", a.outcome).Float64("latency_ms", millis(a.latency)).Float64("limiter_wait_ms", millis(a.wait))
 	if err != nil {
 		ev = ev.Str("error", err.Error())
 	}
 	ev.Msg("attempt")
 }
+
+// millis is d in milliseconds, to the microsecond, for a log field named
+// …_ms: the unit is in the name (zerolog's Dur writes a bare number).
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func outcomeOf(err error) string {
 	var d *deferral

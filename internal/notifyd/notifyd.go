@@ -171,7 +171,7 @@ func serve(ctx context.Context, getenv config.Getenv, stderr io.Writer) int {
 		return 2
 	}
 	<-ctx.Done()
-	log.Info().Dur("timeout", cfg.ShutdownTimeout).Msg("shutting down: no new tasks; waiting tasks go back to their queue; in-flight calls finish")
+	log.Info().Int64("timeout_ms", cfg.ShutdownTimeout.Milliseconds()).Msg("shutting down: no new tasks; waiting tasks go back to their queue; in-flight calls finish")
 	p.Stop()
 	log.Info().Msg("notifyd stopped")
 	return 0
