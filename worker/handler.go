@@ -136,16 +136,19 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, a *attempt) error 
 		h.expireRef(meta, tasks.ArchivedRetention)
 		return archive("invalid notification", err)
 	}
-	grant, err := h.limiter.Wait(ctx, h.stop, meta.Account, meta.Lane, acct.Policy)
+	// The wait is measured here, not taken from the Grant: a failed Wait
+	// returns no Grant, and a task handed back has still spent its wait.
+	waitStart := time.Now()
+	_, err = h.limiter.Wait(ctx, h.stop, meta.Account, meta.Lane, acct.Policy)
 	for err != nil && h.awaitRedis(ctx) {
 		// The limiter failed because Redis went away: book again now it is back.
-		grant, err = h.limiter.Wait(ctx, h.stop, meta.Account, meta.Lane, acct.Policy)
+		_, err = h.limiter.Wait(ctx, h.stop, meta.Account, meta.Lane, acct.Policy)
 	}
-	a.wait = grant.Waited
+	a.wait = time.Since(waitStart)
+	h.metrics.LimiterWait.WithLabelValues(meta.Account, string(meta.Lane)).Observe(a.wait.Seconds())
 	if err != nil {
 		return h.waitFailed(meta, err)
 	}
-	h.metrics.LimiterWait.WithLabelValues(meta.Account, string(meta.Lane)).Observe(grant.Waited.Seconds())
 
 	start := time.Now()
 	res, err := call.send(leadsquared.WithRequestID(ctx, meta.Ref), acct.Sender)

@@ -10,9 +10,12 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/lsqdispatch/lsqdispatch/internal/keys"
 	"github.com/lsqdispatch/lsqdispatch/internal/testutil"
 	"github.com/lsqdispatch/lsqdispatch/leadsquared"
 	"github.com/lsqdispatch/lsqdispatch/tasks"
@@ -164,5 +167,47 @@ func TestHandler_LogNamesTheUnits(t *testing.T) {
 		if _, ok := lines[0][f]; ok {
 			t.Errorf("attempt line has the unitless field %s: %v", f, lines[0])
 		}
+	}
+}
+
+// A task handed back while it waited for a slot logs and counts the wait it
+// spent, not 0: the limiter returns no Grant on an error.
+func TestHandler_HandedBackTaskLogsItsWait(t *testing.T) {
+	t.Parallel()
+	onePerHour := Policy{Rate: Rate{Calls: 1, Window: time.Hour}}
+	b := setupHandler(t, onePerHour, &scriptedSender{err: map[string]error{"push": &leadsquared.Error{Kind: leadsquared.KindTransient, Op: "push", StatusCode: 500}}})
+	ctx := context.Background()
+	_ = b.srv.handler.ProcessTask(ctx, pushTask(t, "first")) // takes the hour's only slot
+
+	done := make(chan error, 1)
+	go func() { done <- b.srv.handler.ProcessTask(ctx, pushTask(t, "second")) }()
+	// The second task has booked the next slot, an hour away, and sleeps.
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		return b.rdb.ZCard(ctx, keys.Slots(tasks.DefaultAccount)).Val() == 2
+	}, "the second task never booked its slot")
+	close(b.srv.stop)
+	select {
+	case err := <-done:
+		if IsFailure(err) {
+			t.Fatalf("handed-back task: %v, want a deferral", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting task was not handed back at the stop")
+	}
+
+	lines := b.log.attempts(t)
+	last := lines[len(lines)-1]
+	if last["outcome"] != OutcomeHandedBack {
+		t.Fatalf("last attempt: %v, want handed back", last)
+	}
+	if w, _ := last["limiter_wait_ms"].(float64); w <= 0 {
+		t.Errorf("handed-back task logged limiter_wait_ms %v, want the wait it spent", last["limiter_wait_ms"])
+	}
+	var m dto.Metric
+	if err := b.srv.cfg.Metrics.LimiterWait.WithLabelValues(tasks.DefaultAccount, string(tasks.LaneBulk)).(prometheus.Metric).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.GetHistogram().GetSampleCount(); got != 2 {
+		t.Errorf("lsqd_limiter_wait_seconds counted %d waits, want 2 (the handed-back one too)", got)
 	}
 }
