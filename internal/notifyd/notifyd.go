@@ -165,6 +165,8 @@ func serve(ctx context.Context, getenv config.Getenv, stderr io.Writer) int {
 		return 2
 	}
 	log := NewLogger(cfg, stderr)
+	// Every line notifyd writes is zerolog's, in the chosen format.
+	defer captureForeignLogs(log)()
 	p, err := Start(ctx, cfg, log, Options{UI: DefaultUI})
 	if err != nil {
 		log.Error().Err(err).Msg("notifyd could not start")
