@@ -30,7 +30,7 @@ var (
 
 // defaultShutdownTimeout is NOTIFYD_SHUTDOWN_TIMEOUT's default
 // (worker.Config.ShutdownTimeout): grace periods must outlast it.
-const defaultShutdownTimeout = 10 * time.Second
+const defaultShutdownTimeout = 15 * time.Second
 
 // sandboxEnvVars are the variables lsq-sandbox reads.
 var sandboxEnvVars = []string{"LSQ_SANDBOX_ACCESS_KEY", "LSQ_SANDBOX_SECRET_KEY"}

@@ -266,6 +266,9 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// Timeout returns the bound of each call (Config.Timeout, or DefaultTimeout).
+func (c *Client) Timeout() time.Duration { return c.timeout }
+
 // BaseURL returns the scheme, host and path prefix the client calls, e.g.
 // "https://api.leadsquared.com".
 func (c *Client) BaseURL() string { return c.base }

@@ -41,7 +41,7 @@ func (h *halts) halt(ctx context.Context, account string, cause error) {
 		h.log.Error().Err(err).Str("account", account).Msg("could not record the account's halt in Redis")
 	}
 	if set {
-		h.log.Error().Str("account", account).Str("reason", reason).Dur("probe_interval", h.interval).
+		h.log.Error().Str("account", account).Str("reason", reason).Float64("probe_interval_ms", millis(h.interval)).
 			Msg("dispatch halted for the account: fix its keys, region or API path; tasks wait, nothing is archived, and dispatch resumes by itself once LeadSquared accepts the keys")
 	}
 	h.mark(account, reason)

@@ -144,16 +144,19 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, a *attempt) error 
 	if meta.Expired(h.now()) {
 		return h.expired(t, meta, a)
 	}
-	grant, err := h.limiter.Wait(ctx, h.stop, meta.Account, meta.Lane, acct.Policy)
+	// The wait is measured here, across the rebookings after a Redis
+	// outage: a task handed back has still spent its wait.
+	waitStart := time.Now()
+	_, err = h.limiter.Wait(ctx, h.stop, meta.Account, meta.Lane, acct.Policy)
 	for err != nil && h.awaitRedis(ctx) {
 		// The limiter failed because Redis went away: book again now it is back.
-		grant, err = h.limiter.Wait(ctx, h.stop, meta.Account, meta.Lane, acct.Policy)
+		_, err = h.limiter.Wait(ctx, h.stop, meta.Account, meta.Lane, acct.Policy)
 	}
-	a.wait = grant.Waited
+	a.wait = time.Since(waitStart)
+	h.metrics.LimiterWait.WithLabelValues(meta.Account, string(meta.Lane)).Observe(a.wait.Seconds())
 	if err != nil {
 		return h.waitFailed(meta, err)
 	}
-	h.metrics.LimiterWait.WithLabelValues(meta.Account, string(meta.Lane)).Observe(grant.Waited.Seconds())
 	if meta.Expired(h.now()) {
 		return h.expired(t, meta, a) // the slot goes unused: better than a late reminder
 	}
@@ -296,12 +299,16 @@ func (h *handler) record(a *attempt, err error) {
 	}
 	ev = ev.Str("ref", a.meta.Ref).Str("kind", string(a.kind)).Str("account", a.meta.Account).
 		Str("lane", string(a.meta.Lane)).Int("attempt", a.number).Int("status", a.status).
-		Str("outcome", string(a.outcome)).Dur("latency", a.latency).Dur("limiter_wait", a.wait)
+		Str("outcome", string(a.outcome)).Float64("latency_ms", millis(a.latency)).Float64("limiter_wait_ms", millis(a.wait))
 	if err != nil {
 		ev = ev.Str("error", err.Error())
 	}
 	ev.Msg("attempt")
 }
+
+// millis is d in milliseconds, to the microsecond, for a log field named
+// …_ms: the unit is in the name (zerolog's Dur writes a bare number).
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func outcomeOf(err error) Outcome {
 	var d *deferral

@@ -28,7 +28,11 @@ type Config struct {
 	Accounts []Account
 	// Concurrency is the number of workers of this process, across both lanes (default 10).
 	Concurrency int
-	// ShutdownTimeout bounds a graceful shutdown (default 10s).
+	// ShutdownTimeout bounds a graceful shutdown (default 15s, or the
+	// longest call timeout plus 5s when that is longer). It must exceed
+	// every account's call timeout plus ResultWriteAllowance: asynq hands
+	// back a task still running when it ends, and a call still in flight
+	// would then be sent again.
 	ShutdownTimeout time.Duration
 	// ProbeInterval is how often a halted account's keys are probed (default 30s).
 	ProbeInterval time.Duration
@@ -65,7 +69,7 @@ type Server struct {
 // New validates cfg and builds a Server; Start runs it.
 func New(cfg Config) (*Server, error) {
 	cfg.Concurrency = cmp.Or(cfg.Concurrency, 10)
-	cfg.ShutdownTimeout = cmp.Or(cfg.ShutdownTimeout, 10*time.Second)
+	cfg.ShutdownTimeout = cmp.Or(cfg.ShutdownTimeout, max(15*time.Second, longestCall(cfg.Accounts)+5*time.Second))
 	cfg.ProbeInterval = cmp.Or(cfg.ProbeInterval, 30*time.Second)
 	cfg.TaskCheckInterval = cmp.Or(cfg.TaskCheckInterval, 150*time.Millisecond)
 	cfg.ForwardInterval = cmp.Or(cfg.ForwardInterval, time.Second)
@@ -151,7 +155,32 @@ func (c *Config) validate() error {
 	if c.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("worker: concurrency %d must be at least 1", c.Concurrency))
 	}
+	if call := longestCall(c.Accounts); c.ShutdownTimeout <= call+ResultWriteAllowance {
+		errs = append(errs, fmt.Errorf("worker: shutdown timeout %s (NOTIFYD_SHUTDOWN_TIMEOUT) must exceed the LeadSquared call timeout %s plus %s to record the result, "+
+			"or a clean stop hands back a task whose call is still in flight and it is sent twice: set NOTIFYD_SHUTDOWN_TIMEOUT to %s or more",
+			c.ShutdownTimeout, call, ResultWriteAllowance, (call+ResultWriteAllowance+time.Second).Truncate(time.Second)))
+	}
 	return errors.Join(errs...)
+}
+
+// ResultWriteAllowance is the time a handler may take after its call
+// returns, to record the delivery in Redis, before asynq's shutdown timeout
+// may end: a healthy Redis takes milliseconds.
+const ResultWriteAllowance = 500 * time.Millisecond
+
+// longestCall is the longest call timeout of the accounts' senders: a
+// Sender that has a Timeout method (as *leadsquared.Client does) says its
+// own, any other is taken to use leadsquared.DefaultTimeout.
+func longestCall(accounts []Account) time.Duration {
+	var longest time.Duration
+	for _, a := range accounts {
+		d := leadsquared.DefaultTimeout
+		if t, ok := a.Sender.(interface{ Timeout() time.Duration }); ok {
+			d = t.Timeout()
+		}
+		longest = max(longest, d)
+	}
+	return longest
 }
 
 // Start starts the workers, the dispatch scheduler and the halted-account

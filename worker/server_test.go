@@ -3,7 +3,9 @@ package worker_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -287,5 +289,90 @@ func TestIsFailure(t *testing.T) {
 	t.Parallel()
 	if !worker.IsFailure(errors.New("boom")) {
 		t.Fatal("a plain error is a failure")
+	}
+}
+
+// A shutdown timeout at or within the call timeout (plus the result's
+// write) lets asynq hand back a task whose call is still in flight, which is
+// sent again: New refuses it and names the fix.
+func TestNew_ShutdownTimeoutMustOutlastACall(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, sandbox.Config{Limit: -1})
+	sender := b.sender(t, secretKey) // 2 s call timeout
+	for _, tc := range []struct {
+		shutdown time.Duration
+		ok       bool
+	}{{2 * time.Second, false}, {2*time.Second + worker.ResultWriteAllowance, false}, {3 * time.Second, true}} {
+		_, err := worker.New(worker.Config{
+			Queue: asynq.RedisClientOpt{Addr: b.redis.Addr}, Redis: b.rdb, ShutdownTimeout: tc.shutdown,
+			Accounts: []worker.Account{{Name: tasks.DefaultAccount, Sender: sender, Policy: fast}},
+		})
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("shutdown timeout %s: %v", tc.shutdown, err)
+		case !tc.ok && (err == nil || !strings.Contains(err.Error(), "set NOTIFYD_SHUTDOWN_TIMEOUT to 3s or more")):
+			t.Errorf("shutdown timeout %s with a 2s call timeout: error %v, want a refusal naming the fix", tc.shutdown, err)
+		}
+	}
+	// The default outlasts any call timeout.
+	slow, err := leadsquared.NewClient(leadsquared.Config{BaseURL: b.url, AccessKey: accessKey, SecretKey: secretKey, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := worker.New(worker.Config{Queue: asynq.RedisClientOpt{Addr: b.redis.Addr}, Redis: b.rdb,
+		Accounts: []worker.Account{{Name: tasks.DefaultAccount, Sender: slow, Policy: fast}}}); err != nil {
+		t.Errorf("default shutdown timeout with a 1m call timeout: %v", err)
+	}
+}
+
+// A clean stop while answers are slow (near the client's timeout) lets
+// every call in flight finish and records it: nothing is handed back to
+// asynq mid-call, so nothing is sent twice.
+func TestServer_CleanStopWithSlowAnswersSendsNothingTwice(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, sandbox.Config{Limit: -1, Latency: 1800 * time.Millisecond})
+	refs := []string{"slow-0", "slow-1", "slow-2", "slow-3", "slow-4", "slow-5"}
+	for _, ref := range refs {
+		b.enqueueSystem(t, ref, tasks.LaneBulk)
+	}
+	// The sandbox records a call once answered: count arrivals in front of it.
+	var arrived atomic.Int32
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived.Add(1)
+		b.sandbox.ServeHTTP(w, r)
+	}))
+	t.Cleanup(hs.Close)
+	sender, err := leadsquared.NewClient(leadsquared.Config{BaseURL: hs.URL, AccessKey: accessKey, SecretKey: secretKey, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := b.start(t, sender, fast) // 2 s calls, 3 s shutdown timeout, 4 workers
+	testutil.Eventually(t, 10*time.Second, func() bool { return arrived.Load() == 4 }, "4 calls never in flight")
+	srv.Shutdown()
+
+	completed := 0
+	for _, ref := range refs {
+		info := b.taskInfo(t, tasks.LaneBulk, ref)
+		switch info.State {
+		case asynq.TaskStateCompleted:
+			completed++
+		case asynq.TaskStatePending, asynq.TaskStateRetry: // handed back before its call
+			if n := countCalls(b.sandbox, ref); n != 0 {
+				t.Errorf("%s was handed back after %d calls: it will be sent again", ref, n)
+			}
+		default:
+			t.Errorf("%s after a clean stop: %s (retried %d)", ref, info.State, info.Retried)
+		}
+	}
+	if completed != 4 {
+		t.Errorf("%d of the 4 calls in flight were recorded as delivered at the stop", completed)
+	}
+	// A new server delivers the rest; no ref reaches LeadSquared twice.
+	b.start(t, b.sender(t, secretKey), fast)
+	for _, ref := range refs {
+		b.waitState(t, tasks.LaneBulk, ref, asynq.TaskStateCompleted)
+	}
+	if dup := b.sandbox.Stats().DuplicateRefs; len(dup) > 0 {
+		t.Errorf("sent twice: %v", dup)
 	}
 }

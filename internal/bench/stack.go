@@ -80,7 +80,7 @@ func (s *stack) env(e workerEnv) []string {
 		"LSQ_API_BASE_URL=" + s.lsq.URL,
 		"NOTIFYD_CONCURRENCY=" + strconv.Itoa(e.concurrency),
 		"NOTIFYD_HTTP_ADDR=off",
-		"NOTIFYD_SHUTDOWN_TIMEOUT=3s",
+		"NOTIFYD_SHUTDOWN_TIMEOUT=15s", // above the call timeout (10s) and the result's write
 		"LOG_LEVEL=warn",
 	}
 	if e.accounts != "" {

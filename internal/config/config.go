@@ -27,7 +27,9 @@ type Config struct {
 	Concurrency int
 	// HTTPAddr is the health, metrics and UI listener; "" when off (NOTIFYD_HTTP_ADDR, default 127.0.0.1:8080).
 	HTTPAddr string
-	// ShutdownTimeout bounds a graceful shutdown (NOTIFYD_SHUTDOWN_TIMEOUT, default 10s).
+	// ShutdownTimeout bounds a graceful shutdown (NOTIFYD_SHUTDOWN_TIMEOUT,
+	// default 15s: above the LeadSquared call timeout, 10s, plus the
+	// result's write; worker.New refuses a shorter one).
 	ShutdownTimeout time.Duration
 	// Scheduler is how bulk work reaches the workers (NOTIFYD_SCHEDULER: fair,
 	// the default, or fifo, the old single line kept for comparison).
@@ -87,7 +89,7 @@ func FromEnv(getenv Getenv) (*Config, error) {
 	c := &Config{
 		RedisURL:        p.required(EnvRedisURL, "e.g. redis://127.0.0.1:6379/0"),
 		Concurrency:     p.integer(EnvConcurrency, 10, 1),
-		ShutdownTimeout: p.duration(EnvShutdownTimeout, 10*time.Second),
+		ShutdownTimeout: p.duration(EnvShutdownTimeout, 15*time.Second),
 		LogFormat:       cmp.Or(getenv(EnvLogFormat), "json"),
 		UI: UI{User: getenv(EnvUIUser), Password: getenv(EnvUIPassword),
 			ReadOnly: p.boolean(EnvUIReadOnly), PrometheusURL: p.httpURL(EnvPrometheusURL)},

@@ -18,7 +18,7 @@ func TestFromEnv_DefaultsAndDefaultAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Concurrency != 10 || c.HTTPAddr != DefaultHTTPAddr || c.ShutdownTimeout != 10*time.Second || c.LogFormat != "json" {
+	if c.Concurrency != 10 || c.HTTPAddr != DefaultHTTPAddr || c.ShutdownTimeout != 15*time.Second || c.LogFormat != "json" {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if len(c.Accounts) != 1 || c.Accounts[0].Name != "default" || c.Accounts[0].Region != "sg" ||

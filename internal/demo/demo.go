@@ -168,7 +168,7 @@ func Start(ctx context.Context, o Options) (_ *Demo, err error) {
 		AccessKey: access, SecretKey: secret, Policy: worker.DefaultPolicy}
 	for i := range o.Pools {
 		cfg := &config.Config{RedisURL: redisURL, Accounts: []config.Account{account},
-			Concurrency: o.Concurrency, ShutdownTimeout: 5 * time.Second, UI: o.UI,
+			Concurrency: o.Concurrency, ShutdownTimeout: 15 * time.Second, UI: o.UI,
 			LogLevel: zerolog.InfoLevel, LogFormat: "json"}
 		if i == 0 {
 			cfg.HTTPAddr = o.Addr

@@ -56,7 +56,7 @@ func TestPipeline_ThreeProcessesUnderOneLimit(t *testing.T) {
 	waitHTTP(t, sbURL+"/_sandbox/stats")
 
 	env := []string{"REDIS_URL=" + redis.URL, "LSQ_ACCESS_KEY=" + access, "LSQ_SECRET_KEY=" + secret,
-		"LSQ_API_BASE_URL=" + sbURL, "NOTIFYD_CONCURRENCY=8", "LOG_LEVEL=warn", "NOTIFYD_SHUTDOWN_TIMEOUT=5s"}
+		"LSQ_API_BASE_URL=" + sbURL, "NOTIFYD_CONCURRENCY=8", "LOG_LEVEL=warn", "NOTIFYD_SHUTDOWN_TIMEOUT=15s"}
 	var workers []*proc
 	for i := 0; i < 3; i++ {
 		httpAddr := addr(t)

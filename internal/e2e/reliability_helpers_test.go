@@ -135,7 +135,7 @@ func (s *stack) startSandbox(t *testing.T, access, secret string) {
 func (s *stack) notifydEnv() []string {
 	env := []string{"REDIS_URL=" + s.redis.URL, "LSQ_ACCESS_KEY=" + relAccess, "LSQ_SECRET_KEY=" + s.cfg.Secret,
 		"LSQ_API_BASE_URL=" + s.sbURL, "LSQ_RATE_LIMIT=" + strconv.Itoa(relLimit) + "/" + relWindow.String(), "LSQ_RATE_MARGIN=" + relMargin.String(),
-		"NOTIFYD_CONCURRENCY=" + strconv.Itoa(s.cfg.Concurrency), "LOG_LEVEL=warn", "NOTIFYD_SHUTDOWN_TIMEOUT=5s"}
+		"NOTIFYD_CONCURRENCY=" + strconv.Itoa(s.cfg.Concurrency), "LOG_LEVEL=warn", "NOTIFYD_SHUTDOWN_TIMEOUT=15s"}
 	return append(env, s.cfg.Env...)
 }
 

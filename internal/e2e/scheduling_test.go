@@ -54,7 +54,7 @@ func startSchedStack(t *testing.T, limit int, window time.Duration, sandboxArgs 
 	}
 	s.env = []string{"REDIS_URL=" + s.redis.URL, "LSQ_ACCESS_KEY=a-sched-access", "LSQ_SECRET_KEY=a-sched-secret",
 		"B_ACCESS=b-sched-access", "B_SECRET=b-sched-secret", "LSQ_ACCOUNTS_FILE=" + accounts,
-		"LSQ_API_BASE_URL=" + s.sbURL, "LSQ_RATE_LIMIT=" + rate, "LOG_LEVEL=warn", "NOTIFYD_SHUTDOWN_TIMEOUT=5s"}
+		"LSQ_API_BASE_URL=" + s.sbURL, "LSQ_RATE_LIMIT=" + rate, "LOG_LEVEL=warn", "NOTIFYD_SHUTDOWN_TIMEOUT=15s"}
 	var err error
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -21,7 +21,7 @@ func Pending(acct string) string { return account(acct) + "pending" }
 // Cooldown is set, with a TTL, while LeadSquared's rate limit cools down.
 func Cooldown(acct string) string { return account(acct) + "cooldown" }
 
-// Adopted holds the lower limit LeadSquared stated for the account ("calls window_ms").
+// Adopted holds the lower limit LeadSquared stated for the account (a hash: calls, window_us in microseconds).
 func Adopted(acct string) string { return account(acct) + "adopted" }
 
 // Halt is set, with the reason, while the account is halted by a credentials or configuration fault.

@@ -36,7 +36,7 @@ func setup(t *testing.T, adjust func(*config.Config)) *testBundle {
 			SecretKey: lsq.SecretKey, Policy: worker.DefaultPolicy}},
 		Concurrency:     2,
 		HTTPAddr:        "127.0.0.1:0",
-		ShutdownTimeout: time.Second,
+		ShutdownTimeout: 15 * time.Second,
 		LogFormat:       "json",
 	}
 	if adjust != nil {

@@ -165,13 +165,15 @@ func serve(ctx context.Context, getenv config.Getenv, stderr io.Writer) int {
 		return 2
 	}
 	log := NewLogger(cfg, stderr)
+	// Every line notifyd writes is zerolog's, in the chosen format.
+	defer captureForeignLogs(log)()
 	p, err := Start(ctx, cfg, log, Options{UI: DefaultUI})
 	if err != nil {
 		log.Error().Err(err).Msg("notifyd could not start")
 		return 2
 	}
 	<-ctx.Done()
-	log.Info().Dur("timeout", cfg.ShutdownTimeout).Msg("shutting down: no new tasks; waiting tasks go back to their queue; in-flight calls finish")
+	log.Info().Int64("timeout_ms", cfg.ShutdownTimeout.Milliseconds()).Msg("shutting down: no new tasks; waiting tasks go back to their queue; in-flight calls finish")
 	p.Stop()
 	log.Info().Msg("notifyd stopped")
 	return 0

@@ -114,7 +114,7 @@ func Start(tb testing.TB, cfg Config) *Harness {
 		Redis:    rdb,
 		Accounts: []worker.Account{{Name: tasks.DefaultAccount, Sender: sender, Policy: worker.Policy{Rate: limit, Margin: 10 * time.Millisecond}}},
 		// Fast polls and short retries: a test waits for seconds, not minutes.
-		Concurrency: 4, ShutdownTimeout: 3 * time.Second, ProbeInterval: 200 * time.Millisecond,
+		Concurrency: 4, ShutdownTimeout: 12 * time.Second, ProbeInterval: 200 * time.Millisecond,
 		TaskCheckInterval: 20 * time.Millisecond, ForwardInterval: 100 * time.Millisecond,
 		Backoff: worker.Backoff{Initial: 100 * time.Millisecond, Max: time.Second},
 		Logger:  zerolog.New(zerolog.NewTestWriter(tb)).Level(zerolog.WarnLevel),
