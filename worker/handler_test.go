@@ -174,14 +174,16 @@ func TestHandler_LogNamesTheUnits(t *testing.T) {
 // spent, not 0: the limiter returns no Grant on an error.
 func TestHandler_HandedBackTaskLogsItsWait(t *testing.T) {
 	t.Parallel()
-	onePerHour := Policy{Rate: Rate{Calls: 1, Window: time.Hour}}
-	b := setupHandler(t, onePerHour, &scriptedSender{err: map[string]error{"push": &leadsquared.Error{Kind: leadsquared.KindTransient, Op: "push", StatusCode: 500}}})
+	// One call per 3 s: the second task books the next slot, within the
+	// wait limit, and sleeps until the stop.
+	onePer3s := Policy{Rate: Rate{Calls: 1, Window: 3 * time.Second}}
+	b := setupHandler(t, onePer3s, &scriptedSender{err: map[string]error{"push": &leadsquared.Error{Kind: leadsquared.KindTransient, Op: "push", StatusCode: 500}}})
 	ctx := context.Background()
 	_ = b.srv.handler.ProcessTask(ctx, pushTask(t, "first")) // takes the hour's only slot
 
 	done := make(chan error, 1)
 	go func() { done <- b.srv.handler.ProcessTask(ctx, pushTask(t, "second")) }()
-	// The second task has booked the next slot, an hour away, and sleeps.
+	// The second task has booked the next slot, 3 s away, and sleeps.
 	testutil.Eventually(t, 5*time.Second, func() bool {
 		return b.rdb.ZCard(ctx, keys.Slots(tasks.DefaultAccount)).Val() == 2
 	}, "the second task never booked its slot")
@@ -197,7 +199,7 @@ func TestHandler_HandedBackTaskLogsItsWait(t *testing.T) {
 
 	lines := b.log.attempts(t)
 	last := lines[len(lines)-1]
-	if last["outcome"] != OutcomeHandedBack {
+	if last["outcome"] != string(OutcomeHandedBack) {
 		t.Fatalf("last attempt: %v, want handed back", last)
 	}
 	if w, _ := last["limiter_wait_ms"].(float64); w <= 0 {

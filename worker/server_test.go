@@ -208,6 +208,9 @@ func (s *switchSender) SendSystem(ctx context.Context, n leadsquared.SystemNotif
 func (s *switchSender) SendPush(ctx context.Context, n leadsquared.PushNotification) (string, error) {
 	return s.pick().SendPush(ctx, n)
 }
+// Timeout is the call timeout of both clients (see worker.Config.ShutdownTimeout).
+func (s *switchSender) Timeout() time.Duration { return 2 * time.Second }
+
 func (s *switchSender) CheckKeys(ctx context.Context) (*leadsquared.User, error) {
 	return s.pick().CheckKeys(ctx)
 }
