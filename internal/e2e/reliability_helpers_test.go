@@ -206,17 +206,23 @@ type relCall struct {
 	Fault     string
 }
 
-func (s *stack) stats(t *testing.T) relStats {
+func (s *stack) stats(t *testing.T) relStats { t.Helper(); return readSandboxStats(t, s.sbURL) }
+
+func (s *stack) calls(t *testing.T) []relCall { t.Helper(); return readSandboxCalls(t, s.sbURL) }
+
+// readSandboxStats reads the stats of the lsq-sandbox at url.
+func readSandboxStats(t *testing.T, url string) relStats {
 	t.Helper()
 	var st relStats
-	getJSON(t, s.sbURL+"/_sandbox/stats", &st)
+	getJSON(t, url+"/_sandbox/stats", &st)
 	return st
 }
 
-func (s *stack) calls(t *testing.T) []relCall {
+// readSandboxCalls reads the calls the lsq-sandbox at url recorded.
+func readSandboxCalls(t *testing.T, url string) []relCall {
 	t.Helper()
 	var calls []relCall
-	getJSON(t, s.sbURL+"/_sandbox/calls", &calls)
+	getJSON(t, url+"/_sandbox/calls", &calls)
 	return calls
 }
 

@@ -37,7 +37,8 @@ type schedStack struct {
 	insp    *asynq.Inspector
 }
 
-// schedCalls, schedWindow: the sandbox's limit in these tests.
+// startSchedStack starts a stack whose sandbox allows limit calls per
+// window to each key; notifyd gets no process until startNotifyd.
 func startSchedStack(t *testing.T, limit int, window time.Duration, sandboxArgs ...string) *schedStack {
 	t.Helper()
 	s := &schedStack{redis: testutil.StartRedis(t)}
@@ -91,19 +92,9 @@ func (s *schedStack) campaign(t *testing.T, account, name, prefix string, n int)
 	return time.Now()
 }
 
-func (s *schedStack) calls(t *testing.T) []relCall {
-	t.Helper()
-	var calls []relCall
-	getJSON(t, s.sbURL+"/_sandbox/calls", &calls)
-	return calls
-}
+func (s *schedStack) calls(t *testing.T) []relCall { t.Helper(); return readSandboxCalls(t, s.sbURL) }
 
-func (s *schedStack) stats(t *testing.T) relStats {
-	t.Helper()
-	var st relStats
-	getJSON(t, s.sbURL+"/_sandbox/stats", &st)
-	return st
-}
+func (s *schedStack) stats(t *testing.T) relStats { t.Helper(); return readSandboxStats(t, s.sbURL) }
 
 // waitRefs waits until n distinct refs with the prefix were delivered.
 func (s *schedStack) waitRefs(t *testing.T, prefix string, n int, timeout time.Duration) {
