@@ -272,6 +272,9 @@ func (h *harness) run(ctx context.Context) *Report {
 	rep := &Report{Mode: mode, Started: h.start, Machine: machine(), Command: h.opt.command}
 	var selected []scenario
 	for _, s := range scenarios {
+		if h.opt.only == nil && h.opt.quick && quickSkip[s.id] {
+			continue
+		}
 		if h.opt.only == nil || h.opt.only[s.id] {
 			selected = append(selected, s)
 		}
@@ -350,6 +353,8 @@ var scenarios = []scenario{
 	{"overhead", "7", "Overhead, limit lifted", overhead, -1},
 	{"scale", "8a", "Scale: backlog size", scale, 1},
 	{"accounts", "8b", "Scale: many accounts", manyAccounts, 0},
+	{"sched-burst", "9a", "Scheduling: another account's batch", schedBurst, 2},
+	{"sched-campaigns", "9b", "Scheduling: a later campaign", schedCampaigns, 2},
 }
 
 func scenarioIDs() []string {
