@@ -106,6 +106,17 @@ func (p schedPlan) pace(calls int) time.Duration {
 	return time.Duration((us+int64(calls)-1)/int64(calls)) * time.Microsecond
 }
 
+// tolerance is how late after its slot the limiter lets a call go (half the
+// margin, at least 5 ms: worker.NewLimiter): calls may arrive that much off
+// their pace, so a gap is "at most k paces" when it is at most k paces plus
+// this.
+func (p schedPlan) tolerance() time.Duration { return max(p.margin/2, 5*time.Millisecond) }
+
+// withinPaces reports whether a gap is at most k paces (and the tolerance).
+func (p schedPlan) withinPaces(gap time.Duration, k, calls int) bool {
+	return gap <= time.Duration(k)*p.pace(calls)+p.tolerance()
+}
+
 // rate is LSQ_RATE_LIMIT's form of calls per window.
 func (p schedPlan) rate(calls int) string { return fmt.Sprintf("%d/%s", calls, p.window) }
 
@@ -121,6 +132,7 @@ type tally struct {
 	mu       sync.Mutex
 	first    map[string]time.Time // ref -> its first delivery's arrival
 	byPrefix map[string]int       // distinct refs delivered, by ref prefix
+	last     time.Time            // the latest delivery's arrival
 }
 
 func newTally() *tally {
@@ -133,6 +145,9 @@ func (t *tally) onCall(c sandbox.Call) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if c.Time.After(t.last) {
+		t.last = c.Time
+	}
 	if _, seen := t.first[c.Ref]; !seen {
 		t.first[c.Ref] = c.Time
 		t.byPrefix[refPrefix(c.Ref)]++
@@ -148,6 +163,13 @@ func (t *tally) delivered(prefix string) int {
 		return len(t.first)
 	}
 	return t.byPrefix[prefix]
+}
+
+// lastDelivery returns the latest delivery's arrival.
+func (t *tally) lastDelivery() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.last
 }
 
 // firstDelivery returns when a ref was first delivered.

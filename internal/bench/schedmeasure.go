@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/lsqdispatch/lsqdispatch/internal/sandbox"
@@ -173,6 +174,18 @@ func checkRows(kase string, p, b checks, limit int, window time.Duration, dupsOK
 
 // paces shows a duration in paces.
 func paces(d, pace time.Duration) float64 { return float64(d) / float64(pace) }
+
+// gapRow shows the largest gaps in paces, to two decimals, with the target
+// of at most k paces (plus the limiter's tolerance: see schedPlan.tolerance).
+func gapRow(kase, metric string, p, b time.Duration, pace time.Duration, plan schedPlan, k, calls int, withTarget bool) Row {
+	r := row(kase, metric, "", paces(p, pace), paces(b, pace))
+	r.ProjectText = strconv.FormatFloat(paces(p, pace), 'f', 2, 64)
+	r.BaselineText = strconv.FormatFloat(paces(b, pace), 'f', 2, 64)
+	if withTarget {
+		r = r.target(fmt.Sprintf("≤ %d (+ %s)", k, plan.tolerance()), plan.withinPaces(p, k, calls))
+	}
+	return r
+}
 
 // sinceMS is to - from in ms, or NaN when to is zero (it never happened).
 func sinceMS(from, to time.Time) float64 {
