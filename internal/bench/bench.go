@@ -355,6 +355,7 @@ var scenarios = []scenario{
 	{"accounts", "8b", "Scale: many accounts", manyAccounts, 0},
 	{"sched-burst", "9a", "Scheduling: another account's batch", schedBurst, 2},
 	{"sched-campaigns", "9b", "Scheduling: a later campaign", schedCampaigns, 2},
+	{"sched-stops", "9c", "Scheduling: clean stops mid-drain", schedStops, 2},
 }
 
 func scenarioIDs() []string {
