@@ -356,6 +356,7 @@ var scenarios = []scenario{
 	{"sched-burst", "9a", "Scheduling: another account's batch", schedBurst, 2},
 	{"sched-campaigns", "9b", "Scheduling: a later campaign", schedCampaigns, 2},
 	{"sched-stops", "9c", "Scheduling: clean stops mid-drain", schedStops, 2},
+	{"sched-kill", "9d", "Scheduling: kill -9 mid-drain", schedKill, 2},
 }
 
 func scenarioIDs() []string {
