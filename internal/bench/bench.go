@@ -357,6 +357,7 @@ var scenarios = []scenario{
 	{"sched-campaigns", "9b", "Scheduling: a later campaign", schedCampaigns, 2},
 	{"sched-stops", "9c", "Scheduling: clean stops mid-drain", schedStops, 2},
 	{"sched-kill", "9d", "Scheduling: kill -9 mid-drain", schedKill, 2},
+	{"sched-accounts", "9e", "Scheduling: many Lite accounts", schedManyAccounts, 2},
 }
 
 func scenarioIDs() []string {
