@@ -358,6 +358,7 @@ var scenarios = []scenario{
 	{"sched-stops", "9c", "Scheduling: clean stops mid-drain", schedStops, 2},
 	{"sched-kill", "9d", "Scheduling: kill -9 mid-drain", schedKill, 2},
 	{"sched-accounts", "9e", "Scheduling: many Lite accounts", schedManyAccounts, 2},
+	{"sched-cooldown", "9f", "Scheduling: a 1 h cool-down", schedCooldown, 2},
 }
 
 func scenarioIDs() []string {
