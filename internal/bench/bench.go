@@ -272,6 +272,9 @@ func (h *harness) run(ctx context.Context) *Report {
 	rep := &Report{Mode: mode, Started: h.start, Machine: machine(), Command: h.opt.command}
 	var selected []scenario
 	for _, s := range scenarios {
+		if h.opt.only == nil && h.opt.quick && quickSkip[s.id] {
+			continue
+		}
 		if h.opt.only == nil || h.opt.only[s.id] {
 			selected = append(selected, s)
 		}
@@ -350,6 +353,12 @@ var scenarios = []scenario{
 	{"overhead", "7", "Overhead, limit lifted", overhead, -1},
 	{"scale", "8a", "Scale: backlog size", scale, 1},
 	{"accounts", "8b", "Scale: many accounts", manyAccounts, 0},
+	{"sched-burst", "9a", "Scheduling: another account's batch", schedBurst, 2},
+	{"sched-campaigns", "9b", "Scheduling: a later campaign", schedCampaigns, 2},
+	{"sched-stops", "9c", "Scheduling: clean stops mid-drain", schedStops, 2},
+	{"sched-kill", "9d", "Scheduling: kill -9 mid-drain", schedKill, 2},
+	{"sched-accounts", "9e", "Scheduling: many Lite accounts", schedManyAccounts, 2},
+	{"sched-cooldown", "9f", "Scheduling: a 1 h cool-down", schedCooldown, 2},
 }
 
 func scenarioIDs() []string {

@@ -22,16 +22,23 @@ import (
 
 // lines generates n campaign lines, alternating system and push
 // notifications, with refs prefix-0, prefix-1, … and, when accounts > 0,
-// the accounts a00, a01, … in turn; it never holds them all in memory.
+// the accounts a00, a01, … in turn (or, when names are set, those accounts
+// in turn); it never holds them all in memory.
 type lines struct {
 	prefix   string
 	n, i     int
 	accounts int
+	names    []string
 	buf      []byte
 }
 
 func newLines(prefix string, n, accounts int) *lines {
 	return &lines{prefix: prefix, n: n, accounts: accounts}
+}
+
+// newAccountLines is newLines for the named accounts, in turn.
+func newAccountLines(prefix string, n int, names ...string) *lines {
+	return &lines{prefix: prefix, n: n, names: names}
 }
 
 // accountName names the i-th account of a many-accounts run.
@@ -46,7 +53,10 @@ func (g *lines) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		acct := ""
-		if g.accounts > 0 {
+		switch {
+		case len(g.names) > 0:
+			acct = `,"account":"` + g.names[g.i%len(g.names)] + `"`
+		case g.accounts > 0:
 			acct = `,"account":"` + accountName(g.i%g.accounts) + `"`
 		}
 		if g.i%2 == 0 {
