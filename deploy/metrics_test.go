@@ -64,7 +64,7 @@ func labelValues() map[string][]string {
 	lanes := slices.Sorted(maps.Keys(tasks.Queues))
 	return map[string][]string{
 		"outcome": {
-			worker.OutcomeDelivered, worker.OutcomeRetried, worker.OutcomeRateLimited,
+			worker.OutcomeDelivered, worker.OutcomeDeliveredUnconfirmed, worker.OutcomeRetried, worker.OutcomeRateLimited,
 			worker.OutcomeArchived, worker.OutcomeHalted, worker.OutcomeHandedBack,
 		},
 		"lane":  lanes,

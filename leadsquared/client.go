@@ -378,9 +378,15 @@ func (c *Client) call(ctx context.Context, op, method, path string, body any) (*
 	defer resp.Body.Close()
 	a, err := readAnswer(resp)
 	if err != nil && (a.status >= 200 && a.status < 300) {
-		// A 2xx whose body did not arrive: the call may have worked, but
-		// without its answer the caller cannot know.
-		return nil, c.transportError(ctx, op, err)
+		// A 2xx whose body did not arrive whole: LeadSquared took the call
+		// and most likely delivered it, but without its answer the caller
+		// cannot know. For a notification, sending it again may deliver it
+		// twice.
+		if op == opKeyCheck {
+			return nil, c.transportError(ctx, op, err)
+		}
+		return nil, &Error{Kind: KindUnconfirmed, Op: op, StatusCode: a.status,
+			Err: fmt.Errorf("HTTP %d, but the answer was cut short: the notification may have been delivered: %w", a.status, c.redactErr(err))}
 	}
 	return a, nil
 }

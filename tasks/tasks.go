@@ -167,6 +167,11 @@ type Result struct {
 	DeliveredAt time.Time `json:"delivered_at"`
 	// Attempt is the attempt that succeeded (1 is the first).
 	Attempt int `json:"attempt"`
+	// Unconfirmed, when set, says why the delivery is not confirmed:
+	// LeadSquared answered 2xx with a body that is not its answer, or that
+	// was cut short. It most likely delivered the notification; it was not
+	// sent again.
+	Unconfirmed string `json:"unconfirmed,omitempty"`
 }
 
 // ArchivedRetention is how long Redis keeps a dead-lettered task (asynq keeps

@@ -13,12 +13,16 @@ import (
 
 // Outcomes of one handler run, as logged and counted in lsqd_deliveries_total.
 const (
-	OutcomeDelivered   = "delivered"
-	OutcomeRetried     = "retried"      // a transient failure: retried with backoff
-	OutcomeRateLimited = "rate_limited" // LeadSquared's limit: retried after the cool-down, not a failure
-	OutcomeArchived    = "archived"     // dead-lettered: LeadSquared refused it or retries ran out
-	OutcomeHalted      = "halted"       // the account is halted: retried after the probe, not a failure
-	OutcomeHandedBack  = "handed_back"  // shutdown or daily cap: back to the queue, not a failure
+	OutcomeDelivered = "delivered"
+	// OutcomeDeliveredUnconfirmed: LeadSquared answered 2xx with a body that
+	// is not its answer (or cut short), so it may have delivered: recorded
+	// as delivered, not sent again, not a halt.
+	OutcomeDeliveredUnconfirmed = "delivered_unconfirmed"
+	OutcomeRetried              = "retried"      // a transient failure: retried with backoff
+	OutcomeRateLimited          = "rate_limited" // LeadSquared's limit: retried after the cool-down, not a failure
+	OutcomeArchived             = "archived"     // dead-lettered: LeadSquared refused it or retries ran out
+	OutcomeHalted               = "halted"       // the account is halted: retried after the probe, not a failure
+	OutcomeHandedBack           = "handed_back"  // shutdown or daily cap: back to the queue, not a failure
 )
 
 // deferral hands a task back to asynq to run again after Delay, without

@@ -30,6 +30,8 @@ type handler struct {
 	stop     <-chan struct{}
 	probe    time.Duration
 	now      func() time.Time
+	// resendUnconfirmed retries an unconfirmed delivery (Config.ResendUnconfirmed).
+	resendUnconfirmed bool
 }
 
 // attempt is what one handler run learned, for its log line and metrics.
@@ -40,7 +42,9 @@ type attempt struct {
 	wait    time.Duration
 	latency time.Duration
 	status  int
-	outcome string
+	outcome string // set by process when err alone does not tell it
+	// cause is why an attempt that returned nil is not a plain delivery.
+	cause error
 }
 
 // ProcessTask implements asynq.Handler.
@@ -52,7 +56,9 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	retried, _ := asynq.GetRetryCount(ctx)
 	a := &attempt{kind: kind, number: retried + 1}
 	err := h.process(ctx, t, a)
-	a.outcome = outcomeOf(err)
+	if a.outcome == "" {
+		a.outcome = outcomeOf(err)
+	}
 	h.record(a, err)
 	if err != nil {
 		// asynq records a failure in Redis once this returns (see awaitRedis).
@@ -158,7 +164,7 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, a *attempt) error 
 	if err == nil {
 		return h.delivered(ctx, t, meta, res, a.number)
 	}
-	return h.failed(ctx, acct, meta, a, err)
+	return h.failed(ctx, t, acct, meta, a, err)
 }
 
 // waitFailed maps a limiter error to a deferral or a retry.
@@ -199,7 +205,7 @@ func (h *handler) delivered(ctx context.Context, t *asynq.Task, meta tasks.Meta,
 }
 
 // failed maps LeadSquared's answer to what asynq does next.
-func (h *handler) failed(ctx context.Context, acct *Account, meta tasks.Meta, a *attempt, err error) error {
+func (h *handler) failed(ctx context.Context, t *asynq.Task, acct *Account, meta tasks.Meta, a *attempt, err error) error {
 	var le *leadsquared.Error
 	errors.As(err, &le)
 	switch leadsquared.Classify(err) {
@@ -211,6 +217,15 @@ func (h *handler) failed(ctx context.Context, acct *Account, meta tasks.Meta, a 
 	case leadsquared.KindCredentials, leadsquared.KindConfiguration:
 		h.halts.halt(ctx, meta.Account, err)
 		return deferFor(h.probe, OutcomeHalted, err)
+	case leadsquared.KindUnconfirmed:
+		if h.resendUnconfirmed {
+			break // retried like a transient failure
+		}
+		// LeadSquared took the call and most likely delivered it: sending it
+		// again would deliver it twice, halting would stop the account for
+		// a proxy's fault. It is recorded as delivered, unconfirmed.
+		a.outcome, a.cause = OutcomeDeliveredUnconfirmed, err
+		return h.delivered(ctx, t, meta, tasks.Result{Unconfirmed: err.Error()}, a.number)
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return err
@@ -256,8 +271,11 @@ func (h *handler) expireRef(meta tasks.Meta, ttl time.Duration) {
 func (h *handler) record(a *attempt, err error) {
 	h.metrics.Deliveries.WithLabelValues(string(a.kind), string(a.meta.Lane), a.meta.Account, a.outcome).Inc()
 	ev := h.log.Info()
-	if a.outcome == OutcomeArchived || a.outcome == OutcomeRetried {
+	if a.outcome == OutcomeArchived || a.outcome == OutcomeRetried || a.outcome == OutcomeDeliveredUnconfirmed {
 		ev = h.log.Warn()
+	}
+	if err == nil {
+		err = a.cause
 	}
 	ev = ev.Str("ref", a.meta.Ref).Str("kind", string(a.kind)).Str("account", a.meta.Account).
 		Str("lane", string(a.meta.Lane)).Int("attempt", a.number).Int("status", a.status).

@@ -20,7 +20,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lsqd_deliveries_total",
-			Help: "Handler runs by notification kind, lane, account and outcome (delivered, retried, rate_limited, archived, halted, handed_back).",
+			Help: "Handler runs by notification kind, lane, account and outcome (delivered, delivered_unconfirmed, retried, rate_limited, archived, halted, handed_back).",
 		}, []string{"kind", "lane", "account", "outcome"}),
 		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "lsqd_leadsquared_request_duration_seconds",

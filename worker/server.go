@@ -42,6 +42,11 @@ type Config struct {
 	ForwardInterval time.Duration
 	// Backoff is the retry schedule of transient failures.
 	Backoff Backoff
+	// ResendUnconfirmed retries a notification whose 2xx answer is not
+	// LeadSquared's (a proxy rewrote it, it was cut short) as a transient
+	// failure, at the risk of delivering it twice. Default false: it is
+	// recorded as delivered_unconfirmed and not sent again.
+	ResendUnconfirmed bool
 	// Logger receives one line per attempt and the server's events.
 	Logger zerolog.Logger
 	// Metrics receives the server's metrics (default: unregistered).
@@ -95,7 +100,7 @@ func New(cfg Config) (*Server, error) {
 		limiter: limiter, interval: cfg.ProbeInterval, halted: map[string]string{}}
 	s.handler = &handler{accounts: accounts, limiter: limiter, refs: s.refs, halts: s.halts,
 		rdb: cfg.Redis, log: cfg.Logger, metrics: cfg.Metrics, stop: s.stop,
-		probe: cfg.ProbeInterval, now: time.Now}
+		probe: cfg.ProbeInterval, now: time.Now, resendUnconfirmed: cfg.ResendUnconfirmed}
 	s.asynq = asynq.NewServer(cfg.Queue, asynq.Config{
 		Concurrency:              cfg.Concurrency,
 		Queues:                   tasks.Queues,

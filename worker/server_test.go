@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
@@ -373,4 +376,54 @@ func TestServer_CleanStopWithSlowAnswersSendsNothingTwice(t *testing.T) {
 	if dup := b.sandbox.Stats().DuplicateRefs; len(dup) > 0 {
 		t.Errorf("sent twice: %v", dup)
 	}
+}
+
+// A 2xx whose body is not LeadSquared's JSON may have been delivered: the
+// task is recorded as delivered, unconfirmed, with the answer; it is not
+// sent again and the account is not halted. With ResendUnconfirmed it is
+// retried instead.
+func TestServer_NonJSONSuccessIsDeliveredUnconfirmed(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, sandbox.Config{Limit: -1, Faults: sandbox.Faults{NonJSONRate: 1}})
+	metrics := worker.NewMetrics(nil)
+	b.enqueueSystem(t, "garbled", tasks.LaneTransactional)
+	srv := b.start(t, b.sender(t, secretKey), fast, func(c *worker.Config) { c.Metrics = metrics })
+	info := b.waitState(t, tasks.LaneTransactional, "garbled", asynq.TaskStateCompleted)
+	var res tasks.Result
+	if err := json.Unmarshal(info.Result, &res); err != nil || !strings.Contains(res.Unconfirmed, "not LeadSquared's") {
+		t.Fatalf("result %s (%v): want it marked unconfirmed, with the answer", info.Result, err)
+	}
+	if info.Retried != 0 || countCalls(b.sandbox, "garbled") != 1 {
+		t.Errorf("retried %d, %d calls: want one call, no retry", info.Retried, countCalls(b.sandbox, "garbled"))
+	}
+	if h := srv.Halted(); len(h) != 0 {
+		t.Errorf("halted %v for a body a proxy rewrote", h)
+	}
+	got := counterValue(t, metrics.Deliveries.WithLabelValues("system", "transactional", tasks.DefaultAccount, worker.OutcomeDeliveredUnconfirmed))
+	if got != 1 {
+		t.Errorf("lsqd_deliveries_total{outcome=delivered_unconfirmed} = %v, want 1", got)
+	}
+
+	// Opted in: sent again (the sandbox now answers properly).
+	b2 := setupServer(t, sandbox.Config{Limit: -1, Faults: sandbox.Faults{NonJSONRate: 1}})
+	b2.enqueueSystem(t, "resent", tasks.LaneTransactional)
+	b2.start(t, b2.sender(t, secretKey), fast, func(c *worker.Config) { c.ResendUnconfirmed = true })
+	testutil.Eventually(t, 10*time.Second, func() bool { return countCalls(b2.sandbox, "resent") >= 1 }, "no call")
+	if err := b2.sandbox.SetFaults(sandbox.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	info = b2.waitState(t, tasks.LaneTransactional, "resent", asynq.TaskStateCompleted)
+	if info.Retried == 0 || countCalls(b2.sandbox, "resent") < 2 {
+		t.Errorf("with ResendUnconfirmed: retried %d, %d calls; want it sent again", info.Retried, countCalls(b2.sandbox, "resent"))
+	}
+}
+
+// counterValue reads a counter's value.
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }

@@ -24,6 +24,7 @@ const (
 	FaultError    = "error"
 	FaultSlow     = "slow"
 	FaultTimeout  = "timeout"
+	FaultNonJSON  = "non_json"
 )
 
 // Call is one call to an API path, as the sandbox recorded it. It never

@@ -202,6 +202,10 @@ func (s *Server) decide(r *http.Request, c *Call) (answer, string, time.Duration
 		return answer{}, fault, 0
 	case FaultError:
 		return serverError(http.StatusInternalServerError, "fault injected by the sandbox"), fault, 0
+	case FaultNonJSON:
+		_, c.MessageID = s.success(kind, c.Time)
+		c.Accepted = true // delivered; the answer does not say so
+		return answerNonJSON, fault, 0
 	case FaultScript:
 		a, c.MessageID = s.scripted(status, kind, c.Time)
 	default:
