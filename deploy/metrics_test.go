@@ -33,6 +33,7 @@ var knownMetrics = map[string]metric{
 	"lsqd_rate_limited_total":                   {Labels: []string{"account"}},
 	"lsqd_cooldowns_total":                      {Labels: []string{"account"}},
 	"lsqd_account_halted":                       {Labels: []string{"account"}},
+	"lsqd_operation_halted":                     {Labels: []string{"account", "kind"}},
 	"lsqd_rate_limit_calls":                     {Labels: []string{"account"}},
 	"lsqd_rate_limit_window_seconds":            {Labels: []string{"account"}},
 	"lsqd_dead_letters":                         {Labels: []string{"queue"}},

@@ -20,7 +20,12 @@
 //     and jitter (Backoff), honouring Retry-After; archived when retries run out.
 //   - 400 or a body that fails validation: archived after exactly one call,
 //     with LeadSquared's answer as the reason.
-//   - 401, 403, 404: the account halts; its tasks wait without failing; a
-//     probe resumes dispatch once LeadSquared accepts the keys again.
+//   - 401, 403: the account halts; its tasks wait without failing; a probe
+//     resumes dispatch once LeadSquared accepts the keys again.
+//   - 404 for a notification: only that kind halts (a wrong system
+//     notification path stops system notifications, push keeps the whole
+//     limit); held tasks wait without a slot or a failure; a probe that
+//     delivers nothing (an invalid body: 400 on a right path, 404 on a wrong
+//     one) resumes it, or `notifyctl resume ACCOUNT --kind KIND`.
 //   - an undecodable payload: archived, never a crash loop.
 package worker

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -24,6 +25,7 @@ type handler struct {
 	limiter  *Limiter
 	refs     *retention
 	halts    *halts
+	kinds    *kindHalts
 	rdb      redis.Cmdable
 	log      zerolog.Logger
 	metrics  *Metrics
@@ -142,6 +144,11 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, a *attempt) error 
 		h.expireRef(meta, tasks.ArchivedRetention)
 		return archive("invalid notification", err)
 	}
+	if reason, held := h.kinds.held(meta.Account, a.kind); held {
+		// LeadSquared answers 404 for this kind's path: the task waits
+		// without booking a slot, so the other kind keeps the whole limit.
+		return deferFor(h.probe, OutcomeHalted, &KindHaltedError{Account: meta.Account, Kind: a.kind, Reason: reason})
+	}
 	// The wait is measured here, not taken from the Grant: a failed Wait
 	// returns no Grant, and a task handed back has still spent its wait.
 	waitStart := time.Now()
@@ -215,6 +222,12 @@ func (h *handler) failed(ctx context.Context, t *asynq.Task, acct *Account, meta
 		h.expireRef(meta, tasks.ArchivedRetention)
 		return archive("LeadSquared refused the notification", err)
 	case leadsquared.KindCredentials, leadsquared.KindConfiguration:
+		if le != nil && le.StatusCode == http.StatusNotFound {
+			// This kind's API path is wrong (a placeholder
+			// LSQ_SYSTEM_NOTIFICATION_PATH): it alone halts; the keys are fine.
+			h.kinds.halt(ctx, meta.Account, a.kind, err)
+			return deferFor(h.probe, OutcomeHalted, err)
+		}
 		h.halts.halt(ctx, meta.Account, err)
 		return deferFor(h.probe, OutcomeHalted, err)
 	case leadsquared.KindUnconfirmed:
@@ -271,8 +284,15 @@ func (h *handler) expireRef(meta tasks.Meta, ttl time.Duration) {
 func (h *handler) record(a *attempt, err error) {
 	h.metrics.Deliveries.WithLabelValues(string(a.kind), string(a.meta.Lane), a.meta.Account, a.outcome).Inc()
 	ev := h.log.Info()
-	if a.outcome == OutcomeArchived || a.outcome == OutcomeRetried || a.outcome == OutcomeDeliveredUnconfirmed {
+	switch {
+	case a.outcome == OutcomeArchived || a.outcome == OutcomeRetried || a.outcome == OutcomeDeliveredUnconfirmed:
 		ev = h.log.Warn()
+	case a.outcome == OutcomeHalted && a.status == 0:
+		// A task held by a halt, without a call: the halt's reason was
+		// logged once, when it began; a line per held task would repeat it.
+		ev = h.log.Debug()
+	case a.outcome == OutcomeHalted:
+		ev = h.log.Warn() // the call that found the fault
 	}
 	if err == nil {
 		err = a.cause

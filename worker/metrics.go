@@ -13,6 +13,9 @@ type Metrics struct {
 	Halted      *prometheus.GaugeVec     // lsqd_account_halted{account}
 	RateCalls   *prometheus.GaugeVec     // lsqd_rate_limit_calls{account}
 	RateWindow  *prometheus.GaugeVec     // lsqd_rate_limit_window_seconds{account}
+
+	// OperationHalted is lsqd_operation_halted{account,kind}.
+	OperationHalted *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics and registers them on reg (nil: not registered).
@@ -44,6 +47,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "lsqd_account_halted",
 			Help: "1 while the account is halted by a credentials or configuration fault.",
 		}, []string{"account"}),
+		OperationHalted: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "lsqd_operation_halted",
+			Help: "1 while the account's notifications of this kind (system, push) are halted because LeadSquared answers 404 for their API path; the other kind keeps flowing. lsqd_account_halted covers a halt of the whole account.",
+		}, []string{"account", "kind"}),
 		RateCalls: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "lsqd_rate_limit_calls",
 			Help: "Calls per window the account's limiter applies (lower when LeadSquared stated a lower limit).",
@@ -54,7 +61,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"account"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Deliveries, m.Latency, m.LimiterWait, m.RateLimited, m.Cooldowns, m.Halted, m.RateCalls, m.RateWindow)
+		reg.MustRegister(m.Deliveries, m.Latency, m.LimiterWait, m.RateLimited, m.Cooldowns, m.Halted, m.RateCalls, m.RateWindow, m.OperationHalted)
 	}
 	return m
 }

@@ -59,6 +59,7 @@ type Server struct {
 	asynq   *asynq.Server
 	handler *handler
 	halts   *halts
+	kinds   *kindHalts
 	refs    *retention
 	stop    chan struct{}
 	cancel  context.CancelFunc
@@ -98,7 +99,8 @@ func New(cfg Config) (*Server, error) {
 	s.refs = newRetention(cfg.Redis, cfg.Logger)
 	s.halts = &halts{rdb: cfg.Redis, log: cfg.Logger, metrics: cfg.Metrics, accounts: accounts,
 		limiter: limiter, interval: cfg.ProbeInterval, halted: map[string]string{}}
-	s.handler = &handler{accounts: accounts, limiter: limiter, refs: s.refs, halts: s.halts,
+	s.kinds = newKindHalts(cfg.Redis, cfg.Logger, cfg.Metrics, accounts, limiter, cfg.ProbeInterval)
+	s.handler = &handler{accounts: accounts, limiter: limiter, refs: s.refs, halts: s.halts, kinds: s.kinds,
 		rdb: cfg.Redis, log: cfg.Logger, metrics: cfg.Metrics, stop: s.stop,
 		probe: cfg.ProbeInterval, now: time.Now, resendUnconfirmed: cfg.ResendUnconfirmed}
 	s.asynq = asynq.NewServer(cfg.Queue, asynq.Config{
@@ -168,7 +170,8 @@ func longestCall(accounts []Account) time.Duration {
 	return longest
 }
 
-// Start starts the workers and the halted-account prober; it returns at once.
+// Start starts the workers and the probers of halted accounts and kinds; it
+// returns at once.
 func (s *Server) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -176,8 +179,9 @@ func (s *Server) Start() error {
 		cancel()
 		return fmt.Errorf("start workers: %w", err)
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go func() { defer s.wg.Done(); s.halts.run(ctx) }()
+	go func() { defer s.wg.Done(); s.kinds.run(ctx) }()
 	return nil
 }
 
@@ -204,22 +208,41 @@ func (s *Server) Shutdown() {
 // with their reasons.
 func (s *Server) Halted() map[string]string { return s.halts.snapshot() }
 
-// Ready reports why the server cannot deliver now: Redis unreachable or an
-// account halted. nil means ready.
+// HaltedKinds returns the kinds of notification halted because LeadSquared
+// answers 404 for their path: account -> kind ("system", "push") -> reason.
+// The account's other kind keeps flowing.
+func (s *Server) HaltedKinds() map[string]map[string]string { return s.kinds.snapshot() }
+
+// Ready reports why the server cannot deliver now: Redis unreachable, an
+// account halted, or a kind of notification halted (naming it). nil means
+// ready.
 func (s *Server) Ready(ctx context.Context) error {
 	if err := s.cfg.Redis.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis unreachable: %w", err)
 	}
-	halted := s.Halted()
-	if len(halted) == 0 {
+	var problems []string
+	if halted := s.Halted(); len(halted) > 0 {
+		names := make([]string, 0, len(halted))
+		for n, r := range halted {
+			names = append(names, fmt.Sprintf("%s (%s)", n, r))
+		}
+		sort.Strings(names)
+		problems = append(problems, "halted by a credentials or configuration fault: "+strings.Join(names, ", "))
+	}
+	if kinds := s.HaltedKinds(); len(kinds) > 0 {
+		var names []string
+		for n, byKind := range kinds {
+			for k, r := range byKind {
+				names = append(names, fmt.Sprintf("%s notifications of %s (%s)", k, n, r))
+			}
+		}
+		sort.Strings(names)
+		problems = append(problems, "halted because LeadSquared answers 404 for their path: "+strings.Join(names, ", "))
+	}
+	if len(problems) == 0 {
 		return nil
 	}
-	names := make([]string, 0, len(halted))
-	for n, r := range halted {
-		names = append(names, fmt.Sprintf("%s (%s)", n, r))
-	}
-	sort.Strings(names)
-	return fmt.Errorf("halted by a credentials or configuration fault: %s", strings.Join(names, ", "))
+	return errors.New(strings.Join(problems, "; "))
 }
 
 // asynqLogger sends asynq's own messages to zerolog.
