@@ -33,6 +33,7 @@ var knownMetrics = map[string]metric{
 	"lsqd_rate_limited_total":                   {Labels: []string{"account"}},
 	"lsqd_cooldowns_total":                      {Labels: []string{"account"}},
 	"lsqd_account_halted":                       {Labels: []string{"account"}},
+	"lsqd_operation_halted":                     {Labels: []string{"account", "kind"}},
 	"lsqd_rate_limit_calls":                     {Labels: []string{"account"}},
 	"lsqd_rate_limit_window_seconds":            {Labels: []string{"account"}},
 	"lsqd_dead_letters":                         {Labels: []string{"queue"}},
@@ -65,8 +66,8 @@ func labelValues() map[string][]string {
 	lanes := slices.Sorted(maps.Keys(tasks.Queues))
 	return map[string][]string{
 		"outcome": {
-			string(worker.OutcomeDelivered), string(worker.OutcomeRetried), string(worker.OutcomeRateLimited),
-			string(worker.OutcomeArchived), string(worker.OutcomeHalted), string(worker.OutcomeHandedBack),
+			string(worker.OutcomeDelivered), string(worker.OutcomeDeliveredUnconfirmed), string(worker.OutcomeRetried), string(worker.OutcomeRateLimited),
+			string(worker.OutcomeArchived), string(worker.OutcomeHalted), string(worker.OutcomeHandedBack), string(worker.OutcomeExpired),
 		},
 		"lane":  lanes,
 		"queue": lanes,

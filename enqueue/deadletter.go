@@ -116,7 +116,8 @@ func summary(kind tasks.Kind, payload []byte) string {
 }
 
 // ReplayDeadLetters moves the given dead letters (asynq task IDs) back to
-// pending and renews their ref registry entries. It returns how many it
+// pending, each with its whole retry budget (a fresh start: no spent retry,
+// no last error), and renews their ref registry entries. It returns how many it
 // moved, and every failure joined (an ID that is unknown wraps ErrNotFound;
 // one that is not archived wraps ErrNotDeadLetter).
 func (c *Client) ReplayDeadLetters(ctx context.Context, ids ...string) (int, error) {
@@ -143,6 +144,9 @@ func (c *Client) PurgeAllDeadLetters(ctx context.Context) (int, error) {
 type deadLetterOp func(ctx context.Context, queue, id string) error
 
 func (c *Client) replay(ctx context.Context, queue, id string) error {
+	if err := c.resetRetries(ctx, queue, id); err != nil {
+		return err
+	}
 	if _, err := inspect(ctx, func() (struct{}, error) { return struct{}{}, c.inspector.RunTask(queue, id) }); err != nil {
 		return fmt.Errorf("run task %s of queue %s: %w", id, queue, err)
 	}

@@ -120,7 +120,14 @@ type worker struct {
 	done chan struct{}
 }
 
-func (w *worker) stop() { w.once.Do(func() { close(w.done); w.srv.Shutdown() }) }
+func (w *worker) stop() {
+	w.once.Do(func() {
+		if w.done != nil {
+			close(w.done)
+		}
+		w.srv.Shutdown()
+	})
+}
 
 // release runs every grouped (aggregating) bulk task until done is closed.
 func release(ins *asynq.Inspector, done <-chan struct{}) {

@@ -1,6 +1,7 @@
 package enqueue
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -22,6 +23,9 @@ type Stats struct {
 	Queues []QueueStats
 	// Halted lists the accounts notifyd halted, by account name.
 	Halted []HaltedAccount
+	// HaltedKinds lists the kinds of notification notifyd halted one by
+	// one (LeadSquared answers 404 for their path), by account, then kind.
+	HaltedKinds []HaltedKind
 	// At is when the snapshot was taken.
 	At time.Time
 }
@@ -48,6 +52,16 @@ type QueueStats struct {
 // credentials or configuration fault (key lsqd:{account}:halt).
 type HaltedAccount struct {
 	Account, Reason string
+}
+
+// HaltedKind is one kind of notification ("system" or "push") whose
+// deliveries notifyd halted for an account because LeadSquared answers 404
+// for its API path (key lsqd:{account}:halt:kind); the account's other kind
+// flows.
+type HaltedKind struct {
+	Account string
+	Kind    tasks.Kind
+	Reason  string
 }
 
 // Stats returns the sizes of the lanes' queues by state, today's processed
@@ -78,19 +92,20 @@ func (c *Client) Stats(ctx context.Context) (Stats, error) {
 		}
 		st.Queues = append(st.Queues, qs)
 	}
-	if st.Halted, err = c.halted(ctx); err != nil {
+	if st.Halted, st.HaltedKinds, err = c.halted(ctx); err != nil {
 		return st, fmt.Errorf("enqueue: stats: halted accounts: %w", err)
 	}
 	return st, nil
 }
 
-// haltPattern matches keys.Halt of every account.
-var haltPattern = keys.Prefix + "{*}:halt"
+// haltPattern matches keys.Halt and keys.HaltKind of every account.
+var haltPattern = keys.Prefix + "{*}:halt*"
 
 // halted scans for halt keys, on every master of a Cluster.
-func (c *Client) halted(ctx context.Context) ([]HaltedAccount, error) {
+func (c *Client) halted(ctx context.Context) ([]HaltedAccount, []HaltedKind, error) {
 	var mu sync.Mutex
 	var out []HaltedAccount
+	var kinds []HaltedKind
 	scan := func(ctx context.Context, r redis.UniversalClient) error {
 		it := r.Scan(ctx, 0, haltPattern, 1000).Iterator()
 		var found []string
@@ -108,12 +123,15 @@ func (c *Client) halted(ctx context.Context) ([]HaltedAccount, error) {
 			if err != nil {
 				return err
 			}
-			acct := strings.TrimSuffix(strings.TrimPrefix(key, keys.Prefix+"{"), "}:halt")
-			if keys.Halt(acct) != key {
-				continue
-			}
+			acct, rest, _ := strings.Cut(strings.TrimPrefix(key, keys.Prefix+"{"), "}:halt")
+			kind := tasks.Kind(strings.TrimPrefix(rest, ":"))
 			mu.Lock()
-			out = append(out, HaltedAccount{Account: acct, Reason: reason})
+			switch {
+			case keys.Halt(acct) == key:
+				out = append(out, HaltedAccount{Account: acct, Reason: reason})
+			case keys.HaltKind(acct, string(kind)) == key && (kind == tasks.KindSystem || kind == tasks.KindPush):
+				kinds = append(kinds, HaltedKind{Account: acct, Kind: kind, Reason: reason})
+			}
 			mu.Unlock()
 		}
 		return nil
@@ -125,5 +143,59 @@ func (c *Client) halted(ctx context.Context) ([]HaltedAccount, error) {
 		err = scan(ctx, c.rdb)
 	}
 	slices.SortFunc(out, func(a, b HaltedAccount) int { return strings.Compare(a.Account, b.Account) })
-	return out, err
+	slices.SortFunc(kinds, func(a, b HaltedKind) int {
+		return cmp.Or(strings.Compare(a.Account, b.Account), strings.Compare(string(a.Kind), string(b.Kind)))
+	})
+	return out, kinds, err
+}
+
+// Resume lifts notifyd's halts of the account: with kind "", the account's
+// own halt (a credentials fault) and the halt of each kind; with "system"
+// or "push", that kind's halt only. Each notifyd process resumes at its next
+// check (within its probe interval, 30 s). It returns what it lifted, with
+// the reasons; nothing lifted is not an error.
+func (c *Client) Resume(ctx context.Context, account string, kind tasks.Kind) (Stats, error) {
+	var lifted Stats
+	if r := checkAccount(account); r != "" {
+		return lifted, fmt.Errorf("enqueue: resume: account: %s", r)
+	}
+	kinds := []tasks.Kind{tasks.KindSystem, tasks.KindPush}
+	switch kind {
+	case "":
+		reason, err := c.getDel(ctx, keys.Halt(account))
+		if err != nil && err != redis.Nil {
+			return lifted, fmt.Errorf("enqueue: resume account %q: %w", account, err)
+		}
+		if err == nil {
+			lifted.Halted = append(lifted.Halted, HaltedAccount{Account: account, Reason: reason})
+		}
+	case tasks.KindSystem, tasks.KindPush:
+		kinds = []tasks.Kind{kind}
+	default:
+		return lifted, fmt.Errorf("enqueue: resume: kind %q is not %q or %q", kind, tasks.KindSystem, tasks.KindPush)
+	}
+	for _, k := range kinds {
+		reason, err := c.getDel(ctx, keys.HaltKind(account, string(k)))
+		if err != nil && err != redis.Nil {
+			return lifted, fmt.Errorf("enqueue: resume %s notifications of account %q: %w", k, account, err)
+		}
+		if err == nil {
+			lifted.HaltedKinds = append(lifted.HaltedKinds, HaltedKind{Account: account, Kind: k, Reason: reason})
+		}
+	}
+	return lifted, nil
+}
+
+// getDel reads and deletes a key in one transaction (GETDEL needs Redis 6.2).
+func (c *Client) getDel(ctx context.Context, key string) (string, error) {
+	var get *redis.StringCmd
+	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		get = p.Get(ctx, key)
+		p.Del(ctx, key)
+		return nil
+	})
+	if err != nil && err != redis.Nil {
+		return "", err
+	}
+	return get.Result()
 }

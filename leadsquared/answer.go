@@ -105,14 +105,21 @@ func jsonText(raw json.RawMessage) string {
 
 // decode turns a 2xx answer into v. A failed answer (non-2xx, or a body that
 // says failure) becomes its *Error. A body that is not the JSON LeadSquared
-// sends (want describes it), or for which ok returns false, is a
-// KindConfiguration *Error: the base URL or path most likely points
-// elsewhere.
+// sends (want describes it), or for which ok returns false, is an *Error
+// too: KindUnconfirmed for a notification, which LeadSquared may have
+// delivered all the same (a proxy that rewrites bodies, a truncated
+// answer), and KindConfiguration for the key check, whose base URL or path
+// most likely points elsewhere.
 func (c *Client) decode(op string, a *answer, v any, want string, ok func() bool) error {
 	if a.status < 200 || a.status > 299 || a.verdict.failed() {
 		return c.failure(op, a)
 	}
 	if !a.verdict.object || a.truncated || json.Unmarshal(a.body, v) != nil || !ok() {
+		if op != opKeyCheck {
+			return &Error{Kind: KindUnconfirmed, Op: op, StatusCode: a.status,
+				Err: fmt.Errorf("HTTP %d, but the answer is not LeadSquared's (want %s, got %q): the notification may have been delivered",
+					a.status, want, c.redact(snippet(a.body)))}
+		}
 		return &Error{
 			Kind:       KindConfiguration,
 			Op:         op,

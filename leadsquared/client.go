@@ -322,6 +322,45 @@ func (c *Client) SendPush(ctx context.Context, n PushNotification) (message stri
 	return r.Message.Message, nil
 }
 
+// probeBody is what ProbePath sends: JSON cut short, which no API can read,
+// so nothing can be delivered from it.
+const probeBody = `{"lsqdispatch":"path probe; this body is invalid JSON on purpose"`
+
+// ProbePath tells whether the notification API op ("system" or "push")
+// answers at its path, without delivering anything: it POSTs a body that is
+// not valid JSON. LeadSquared documents 400 for a body "not as per API
+// specification" and 404 for "The API could not be found", so a right path
+// answers 400 and a wrong one 404. It returns nil when the path answered (a
+// 400, or any 2xx), and otherwise the call's *Error: KindConfiguration for
+// a 404 or a redirect (the path is still wrong), KindCredentials,
+// KindRateLimited or KindTransient as for any call. LeadSquared counts the
+// probe against the rate limit like any call.
+//
+// That LeadSquared rejects the invalid body with 400 before anything else
+// is inferred from its documented answers, not confirmed against a live
+// account; the sandbox behaves so.
+func (c *Client) ProbePath(ctx context.Context, op string) error {
+	path := PushPath
+	switch op {
+	case opSystem:
+		path = c.systemPath
+	case opPush:
+	default:
+		return fmt.Errorf("leadsquared: ProbePath: op %q is not %q or %q", op, opSystem, opPush)
+	}
+	a, err := c.call(ctx, op, http.MethodPost, path, rawBody(probeBody))
+	if err != nil {
+		return err
+	}
+	if a.status == http.StatusBadRequest || (a.status >= 200 && a.status < 300) {
+		return nil
+	}
+	return c.failure(op, a)
+}
+
+// rawBody is a request body sent as it is, not encoded as JSON.
+type rawBody string
+
 type requestIDKey struct{}
 
 // WithRequestID returns a context whose calls carry id in the X-Request-ID
@@ -344,7 +383,9 @@ func requestID(ctx context.Context) string {
 // complete answer arrived; the answer's meaning is left to the caller.
 func (c *Client) call(ctx context.Context, op, method, path string, body any) (*answer, error) {
 	var payload io.Reader
-	if body != nil {
+	if raw, ok := body.(rawBody); ok {
+		payload = strings.NewReader(string(raw))
+	} else if body != nil {
 		b, err := encodeBody(body)
 		if err != nil {
 			return nil, &Error{Kind: KindPermanent, Op: op, Err: err}
@@ -378,9 +419,15 @@ func (c *Client) call(ctx context.Context, op, method, path string, body any) (*
 	defer resp.Body.Close()
 	a, err := readAnswer(resp)
 	if err != nil && (a.status >= 200 && a.status < 300) {
-		// A 2xx whose body did not arrive: the call may have worked, but
-		// without its answer the caller cannot know.
-		return nil, c.transportError(ctx, op, err)
+		// A 2xx whose body did not arrive whole: LeadSquared took the call
+		// and most likely delivered it, but without its answer the caller
+		// cannot know. For a notification, sending it again may deliver it
+		// twice.
+		if op == opKeyCheck {
+			return nil, c.transportError(ctx, op, err)
+		}
+		return nil, &Error{Kind: KindUnconfirmed, Op: op, StatusCode: a.status,
+			Err: fmt.Errorf("HTTP %d, but the answer was cut short: the notification may have been delivered: %w", a.status, c.redactErr(err))}
 	}
 	return a, nil
 }

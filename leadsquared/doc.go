@@ -25,7 +25,10 @@
 // Every failed call returns an [*Error] whose [Kind] says what the caller
 // should do: retry later ([KindTransient], [KindRateLimited]), give up
 // ([KindPermanent]) or fix the configuration ([KindCredentials],
-// [KindConfiguration]). [Classify] maps any error to a Kind.
+// [KindConfiguration]), or treat the notification as maybe delivered
+// ([KindUnconfirmed]: a 2xx whose body is not LeadSquared's answer, or was
+// cut short; sending it again may deliver it twice). [Classify] maps any
+// error to a Kind.
 //
 // # Secrets
 //

@@ -28,9 +28,14 @@ const (
 	KindRateLimited
 	// KindTransient: a 5xx, a timeout or a connection error; retry with backoff.
 	KindTransient
+	// KindUnconfirmed: a notification call was answered 2xx, but the body is
+	// not LeadSquared's answer or did not arrive whole (a proxy rewrote it,
+	// the connection was cut). LeadSquared may well have delivered it:
+	// sending it again may deliver it twice.
+	KindUnconfirmed
 )
 
-var kindNames = [...]string{"unknown", "permanent", "credentials", "configuration", "rate_limited", "transient"}
+var kindNames = [...]string{"unknown", "permanent", "credentials", "configuration", "rate_limited", "transient", "unconfirmed"}
 
 // String returns the kind's snake_case name, as used in metrics and logs.
 func (k Kind) String() string {

@@ -23,6 +23,7 @@ func TestKind_String(t *testing.T) {
 		{KindConfiguration, "configuration"},
 		{KindRateLimited, "rate_limited"},
 		{KindTransient, "transient"},
+		{KindUnconfirmed, "unconfirmed"},
 		{Kind(99), "kind(99)"},
 	}
 	for _, tt := range tests {

@@ -203,6 +203,11 @@ type Result struct {
 	// Expired is true when the notification expired before it was sent:
 	// LeadSquared was not called, and DeliveredAt is when it was dropped.
 	Expired bool `json:"expired,omitempty"`
+	// Unconfirmed, when set, says why the delivery is not confirmed:
+	// LeadSquared answered 2xx with a body that is not its answer, or that
+	// was cut short. It most likely delivered the notification; it was not
+	// sent again.
+	Unconfirmed string `json:"unconfirmed,omitempty"`
 }
 
 // ArchivedRetention is how long Redis keeps a dead-lettered task (asynq keeps

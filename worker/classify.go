@@ -17,13 +17,17 @@ type Outcome string
 
 // Outcomes of one handler run.
 const (
-	OutcomeDelivered   Outcome = "delivered"
-	OutcomeRetried     Outcome = "retried"      // a transient failure: retried with backoff
-	OutcomeRateLimited Outcome = "rate_limited" // LeadSquared's limit: retried after the cool-down, not a failure
-	OutcomeArchived    Outcome = "archived"     // dead-lettered: LeadSquared refused it or retries ran out
-	OutcomeHalted      Outcome = "halted"       // the account is halted: retried after the probe, not a failure
-	OutcomeHandedBack  Outcome = "handed_back"  // shutdown or daily cap: back to the queue, not a failure
-	OutcomeExpired     Outcome = "expired"      // its expiry passed before a call: never sent
+	OutcomeDelivered Outcome = "delivered"
+	// OutcomeDeliveredUnconfirmed: LeadSquared answered 2xx with a body that
+	// is not its answer (or cut short), so it may have delivered: recorded
+	// as delivered, not sent again, not a halt.
+	OutcomeDeliveredUnconfirmed Outcome = "delivered_unconfirmed"
+	OutcomeRetried              Outcome = "retried"      // a transient failure: retried with backoff
+	OutcomeRateLimited          Outcome = "rate_limited" // LeadSquared's limit: retried after the cool-down, not a failure
+	OutcomeArchived             Outcome = "archived"     // dead-lettered: LeadSquared refused it or retries ran out
+	OutcomeHalted               Outcome = "halted"       // the account is halted: retried after the probe, not a failure
+	OutcomeHandedBack           Outcome = "handed_back"  // shutdown, daily cap, a busy account: back to the queue, not a failure
+	OutcomeExpired              Outcome = "expired"      // its expiry passed before a call: never sent
 )
 
 // deferral hands a task back to asynq to run again after Delay, without

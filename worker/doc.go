@@ -53,8 +53,13 @@
 //     and jitter (Backoff), honouring Retry-After; archived when retries run out.
 //   - 400 or a body that fails validation: archived after exactly one call,
 //     with LeadSquared's answer as the reason.
-//   - 401, 403, 404: the account halts; its tasks wait without failing; a
-//     probe resumes dispatch once LeadSquared accepts the keys again.
+//   - 401, 403: the account halts; its tasks wait without failing; a probe
+//     resumes dispatch once LeadSquared accepts the keys again.
+//   - 404 for a notification: only that kind halts (a wrong system
+//     notification path stops system notifications, push keeps the whole
+//     limit); held tasks wait without a slot or a failure; a probe that
+//     delivers nothing (an invalid body: 400 on a right path, 404 on a wrong
+//     one) resumes it, or `notifyctl resume ACCOUNT --kind KIND`.
 //   - a process killed (kill -9): its tasks' asynq lease (30 s) runs out and
 //     asynq's recoverer, which runs every minute and takes tasks whose lease
 //     ended 30 s ago, hands them back 60 s to 2 min after the kill, with

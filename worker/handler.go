@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -25,12 +26,15 @@ type handler struct {
 	refs     *retention
 	halts    *halts
 	sched    *dispatcher
+	kinds    *kindHalts
 	rdb      redis.Cmdable
 	log      zerolog.Logger
 	metrics  *Metrics
 	stop     <-chan struct{}
 	probe    time.Duration
 	now      func() time.Time
+	// resendUnconfirmed retries an unconfirmed delivery (Config.ResendUnconfirmed).
+	resendUnconfirmed bool
 }
 
 // attempt is what one handler run learned, for its log line and metrics.
@@ -41,8 +45,9 @@ type attempt struct {
 	wait    time.Duration
 	latency time.Duration
 	status  int
-	outcome Outcome
-	expired bool // completed without a call: the expiry passed
+	outcome Outcome // set by process when err alone does not tell it
+	// cause is why an attempt that returned nil is not a plain delivery.
+	cause error
 }
 
 // ProcessTask implements asynq.Handler.
@@ -54,9 +59,8 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	retried, _ := asynq.GetRetryCount(ctx)
 	a := &attempt{kind: kind, number: retried + 1}
 	err := h.process(ctx, t, a)
-	a.outcome = outcomeOf(err)
-	if a.expired {
-		a.outcome, a.status = OutcomeExpired, 0
+	if a.outcome == "" {
+		a.outcome = outcomeOf(err)
 	}
 	h.record(a, err)
 	if err != nil {
@@ -144,6 +148,15 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, a *attempt) error 
 	if meta.Expired(h.now()) {
 		return h.expired(t, meta, a)
 	}
+	if reason, held := h.kinds.held(meta.Account, a.kind); held {
+		// LeadSquared answers 404 for this kind's path: the task waits
+		// without booking a slot, so the other kind keeps the whole limit;
+		// the scheduler's turn it took goes to the next task at once.
+		if meta.Lane == tasks.LaneBulk {
+			h.sched.wake(ctx, meta.Account)
+		}
+		return deferFor(h.probe, OutcomeHalted, &KindHaltedError{Account: meta.Account, Kind: a.kind, Reason: reason})
+	}
 	// The wait is measured here, across the rebookings after a Redis
 	// outage: a task handed back has still spent its wait.
 	waitStart := time.Now()
@@ -169,7 +182,7 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, a *attempt) error 
 	if err == nil {
 		return h.delivered(ctx, t, meta, res, a.number)
 	}
-	return h.failed(ctx, acct, meta, a, err)
+	return h.failed(ctx, t, acct, meta, a, err)
 }
 
 // waitFailed maps a limiter error to a deferral or a retry. A deferral of
@@ -224,7 +237,7 @@ func (h *handler) delivered(ctx context.Context, t *asynq.Task, meta tasks.Meta,
 // its result says so, and its ref is kept for the retention like a
 // delivered one's.
 func (h *handler) expired(t *asynq.Task, meta tasks.Meta, a *attempt) error {
-	a.expired = true
+	a.outcome = OutcomeExpired
 	res := tasks.Result{DeliveredAt: h.now().UTC(), Attempt: a.number, Expired: true}
 	if data, err := json.Marshal(res); err == nil {
 		if _, err := t.ResultWriter().Write(data); err != nil {
@@ -236,7 +249,7 @@ func (h *handler) expired(t *asynq.Task, meta tasks.Meta, a *attempt) error {
 }
 
 // failed maps LeadSquared's answer to what asynq does next.
-func (h *handler) failed(ctx context.Context, acct *Account, meta tasks.Meta, a *attempt, err error) error {
+func (h *handler) failed(ctx context.Context, t *asynq.Task, acct *Account, meta tasks.Meta, a *attempt, err error) error {
 	var le *leadsquared.Error
 	errors.As(err, &le)
 	switch leadsquared.Classify(err) {
@@ -246,8 +259,23 @@ func (h *handler) failed(ctx context.Context, acct *Account, meta tasks.Meta, a 
 		h.expireRef(meta, tasks.ArchivedRetention)
 		return archive("LeadSquared refused the notification", err)
 	case leadsquared.KindCredentials, leadsquared.KindConfiguration:
+		if le != nil && le.StatusCode == http.StatusNotFound {
+			// This kind's API path is wrong (a placeholder
+			// LSQ_SYSTEM_NOTIFICATION_PATH): it alone halts; the keys are fine.
+			h.kinds.halt(ctx, meta.Account, a.kind, err)
+			return deferFor(h.probe, OutcomeHalted, err)
+		}
 		h.halts.halt(ctx, meta.Account, err)
 		return deferFor(h.probe, OutcomeHalted, err)
+	case leadsquared.KindUnconfirmed:
+		if h.resendUnconfirmed {
+			break // retried like a transient failure
+		}
+		// LeadSquared took the call and most likely delivered it: sending it
+		// again would deliver it twice, halting would stop the account for
+		// a proxy's fault. It is recorded as delivered, unconfirmed.
+		a.outcome, a.cause = OutcomeDeliveredUnconfirmed, err
+		return h.delivered(ctx, t, meta, tasks.Result{Unconfirmed: err.Error()}, a.number)
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return err
@@ -294,8 +322,18 @@ func (h *handler) expireRef(meta tasks.Meta, ttl time.Duration) {
 func (h *handler) record(a *attempt, err error) {
 	h.metrics.Deliveries.WithLabelValues(string(a.kind), string(a.meta.Lane), a.meta.Account, string(a.outcome)).Inc()
 	ev := h.log.Info()
-	if a.outcome == OutcomeArchived || a.outcome == OutcomeRetried {
+	switch {
+	case a.outcome == OutcomeArchived || a.outcome == OutcomeRetried || a.outcome == OutcomeDeliveredUnconfirmed:
 		ev = h.log.Warn()
+	case a.outcome == OutcomeHalted && a.status == 0:
+		// A task held by a halt, without a call: the halt's reason was
+		// logged once, when it began; a line per held task would repeat it.
+		ev = h.log.Debug()
+	case a.outcome == OutcomeHalted:
+		ev = h.log.Warn() // the call that found the fault
+	}
+	if err == nil {
+		err = a.cause
 	}
 	ev = ev.Str("ref", a.meta.Ref).Str("kind", string(a.kind)).Str("account", a.meta.Account).
 		Str("lane", string(a.meta.Lane)).Int("attempt", a.number).Int("status", a.status).

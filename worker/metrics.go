@@ -14,6 +14,9 @@ type Metrics struct {
 	RateCalls   *prometheus.GaugeVec     // lsqd_rate_limit_calls{account}
 	RateWindow  *prometheus.GaugeVec     // lsqd_rate_limit_window_seconds{account}
 	Released    *prometheus.CounterVec   // lsqd_dispatch_released_total{account}
+
+	// OperationHalted is lsqd_operation_halted{account,kind}.
+	OperationHalted *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics and registers them on reg (nil: not registered).
@@ -21,7 +24,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lsqd_deliveries_total",
-			Help: "Handler runs by notification kind, lane, account and outcome (delivered, retried, rate_limited, archived, halted, handed_back, expired).",
+			Help: "Handler runs by notification kind, lane, account and outcome (delivered, delivered_unconfirmed, retried, rate_limited, archived, halted, handed_back, expired).",
 		}, []string{"kind", "lane", "account", "outcome"}),
 		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "lsqd_leadsquared_request_duration_seconds",
@@ -45,6 +48,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "lsqd_account_halted",
 			Help: "1 while the account is halted by a credentials or configuration fault.",
 		}, []string{"account"}),
+		OperationHalted: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "lsqd_operation_halted",
+			Help: "1 while the account's notifications of this kind (system, push) are halted because LeadSquared answers 404 for their API path; the other kind keeps flowing. lsqd_account_halted covers a halt of the whole account.",
+		}, []string{"account", "kind"}),
 		RateCalls: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "lsqd_rate_limit_calls",
 			Help: "Calls per window the account's limiter applies (lower when LeadSquared stated a lower limit).",
@@ -59,7 +66,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"account"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Deliveries, m.Latency, m.LimiterWait, m.RateLimited, m.Cooldowns, m.Halted, m.RateCalls, m.RateWindow, m.Released)
+		reg.MustRegister(m.Deliveries, m.Latency, m.LimiterWait, m.RateLimited, m.Cooldowns, m.Halted, m.RateCalls, m.RateWindow, m.Released, m.OperationHalted)
 	}
 	return m
 }

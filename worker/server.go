@@ -44,6 +44,11 @@ type Config struct {
 	Backoff Backoff
 	// Scheduler is how bulk work reaches the workers (default SchedulerFair).
 	Scheduler Scheduler
+	// ResendUnconfirmed retries a notification whose 2xx answer is not
+	// LeadSquared's (a proxy rewrote it, it was cut short) as a transient
+	// failure, at the risk of delivering it twice. Default false: it is
+	// recorded as delivered_unconfirmed and not sent again.
+	ResendUnconfirmed bool
 	// Logger receives one line per attempt and the server's events.
 	Logger zerolog.Logger
 	// Metrics receives the server's metrics (default: unregistered).
@@ -56,6 +61,7 @@ type Server struct {
 	asynq   *asynq.Server
 	handler *handler
 	halts   *halts
+	kinds   *kindHalts
 	refs    *retention
 	sched   *dispatcher
 	stop    chan struct{}
@@ -110,9 +116,10 @@ func New(cfg Config) (*Server, error) {
 	s.refs = newRetention(cfg.Redis, cfg.Logger)
 	s.halts = &halts{rdb: cfg.Redis, log: cfg.Logger, metrics: cfg.Metrics, accounts: accounts,
 		limiter: limiter, interval: cfg.ProbeInterval, halted: map[string]string{}, resumed: s.sched.wake}
-	s.handler = &handler{accounts: accounts, limiter: limiter, refs: s.refs, halts: s.halts,
+	s.kinds = newKindHalts(cfg.Redis, cfg.Logger, cfg.Metrics, accounts, limiter, cfg.ProbeInterval)
+	s.handler = &handler{accounts: accounts, limiter: limiter, refs: s.refs, halts: s.halts, kinds: s.kinds,
 		sched: s.sched, rdb: cfg.Redis, log: cfg.Logger, metrics: cfg.Metrics, stop: s.stop,
-		probe: cfg.ProbeInterval, now: time.Now}
+		probe: cfg.ProbeInterval, now: time.Now, resendUnconfirmed: cfg.ResendUnconfirmed}
 	s.asynq = asynq.NewServer(cfg.Queue, asynq.Config{
 		Concurrency:              cfg.Concurrency,
 		Queues:                   tasks.Queues,
@@ -183,8 +190,8 @@ func longestCall(accounts []Account) time.Duration {
 	return longest
 }
 
-// Start starts the workers, the dispatch scheduler and the halted-account
-// prober; it returns at once.
+// Start starts the workers, the dispatch scheduler and the probers of
+// halted accounts and kinds; it returns at once.
 func (s *Server) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -200,8 +207,9 @@ func (s *Server) Start() error {
 	}
 	sctx, scancel := context.WithCancel(ctx)
 	s.schedCancel = scancel
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go func() { defer s.wg.Done(); s.halts.run(ctx) }()
+	go func() { defer s.wg.Done(); s.kinds.run(ctx) }()
 	go func() { defer s.wg.Done(); s.sched.run(sctx) }()
 	return nil
 }
@@ -233,22 +241,41 @@ func (s *Server) Shutdown() {
 // with their reasons.
 func (s *Server) Halted() map[string]string { return s.halts.snapshot() }
 
-// Ready reports why the server cannot deliver now: Redis unreachable or an
-// account halted. nil means ready.
+// HaltedKinds returns the kinds of notification halted because LeadSquared
+// answers 404 for their path: account -> kind ("system", "push") -> reason.
+// The account's other kind keeps flowing.
+func (s *Server) HaltedKinds() map[string]map[string]string { return s.kinds.snapshot() }
+
+// Ready reports why the server cannot deliver now: Redis unreachable, an
+// account halted, or a kind of notification halted (naming it). nil means
+// ready.
 func (s *Server) Ready(ctx context.Context) error {
 	if err := s.cfg.Redis.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis unreachable: %w", err)
 	}
-	halted := s.Halted()
-	if len(halted) == 0 {
+	var problems []string
+	if halted := s.Halted(); len(halted) > 0 {
+		names := make([]string, 0, len(halted))
+		for n, r := range halted {
+			names = append(names, fmt.Sprintf("%s (%s)", n, r))
+		}
+		sort.Strings(names)
+		problems = append(problems, "halted by a credentials or configuration fault: "+strings.Join(names, ", "))
+	}
+	if kinds := s.HaltedKinds(); len(kinds) > 0 {
+		var names []string
+		for n, byKind := range kinds {
+			for k, r := range byKind {
+				names = append(names, fmt.Sprintf("%s notifications of %s (%s)", k, n, r))
+			}
+		}
+		sort.Strings(names)
+		problems = append(problems, "halted because LeadSquared answers 404 for their path: "+strings.Join(names, ", "))
+	}
+	if len(problems) == 0 {
 		return nil
 	}
-	names := make([]string, 0, len(halted))
-	for n, r := range halted {
-		names = append(names, fmt.Sprintf("%s (%s)", n, r))
-	}
-	sort.Strings(names)
-	return fmt.Errorf("halted by a credentials or configuration fault: %s", strings.Join(names, ", "))
+	return errors.New(strings.Join(problems, "; "))
 }
 
 // asynqLogger sends asynq's own messages to zerolog.

@@ -2,15 +2,21 @@ package worker_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
@@ -208,9 +214,6 @@ func (s *switchSender) SendSystem(ctx context.Context, n leadsquared.SystemNotif
 func (s *switchSender) SendPush(ctx context.Context, n leadsquared.PushNotification) (string, error) {
 	return s.pick().SendPush(ctx, n)
 }
-// Timeout is the call timeout of both clients (see worker.Config.ShutdownTimeout).
-func (s *switchSender) Timeout() time.Duration { return 2 * time.Second }
-
 func (s *switchSender) CheckKeys(ctx context.Context) (*leadsquared.User, error) {
 	return s.pick().CheckKeys(ctx)
 }
@@ -378,4 +381,233 @@ func TestServer_CleanStopWithSlowAnswersSendsNothingTwice(t *testing.T) {
 	if dup := b.sandbox.Stats().DuplicateRefs; len(dup) > 0 {
 		t.Errorf("sent twice: %v", dup)
 	}
+}
+
+// A 2xx whose body is not LeadSquared's JSON may have been delivered: the
+// task is recorded as delivered, unconfirmed, with the answer; it is not
+// sent again and the account is not halted. With ResendUnconfirmed it is
+// retried instead.
+func TestServer_NonJSONSuccessIsDeliveredUnconfirmed(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, sandbox.Config{Limit: -1, Faults: sandbox.Faults{NonJSONRate: 1}})
+	metrics := worker.NewMetrics(nil)
+	b.enqueueSystem(t, "garbled", tasks.LaneTransactional)
+	srv := b.start(t, b.sender(t, secretKey), fast, func(c *worker.Config) { c.Metrics = metrics })
+	info := b.waitState(t, tasks.LaneTransactional, "garbled", asynq.TaskStateCompleted)
+	var res tasks.Result
+	if err := json.Unmarshal(info.Result, &res); err != nil || !strings.Contains(res.Unconfirmed, "not LeadSquared's") {
+		t.Fatalf("result %s (%v): want it marked unconfirmed, with the answer", info.Result, err)
+	}
+	if info.Retried != 0 || countCalls(b.sandbox, "garbled") != 1 {
+		t.Errorf("retried %d, %d calls: want one call, no retry", info.Retried, countCalls(b.sandbox, "garbled"))
+	}
+	if h := srv.Halted(); len(h) != 0 {
+		t.Errorf("halted %v for a body a proxy rewrote", h)
+	}
+	got := counterValue(t, metrics.Deliveries.WithLabelValues("system", "transactional", tasks.DefaultAccount, string(worker.OutcomeDeliveredUnconfirmed)))
+	if got != 1 {
+		t.Errorf("lsqd_deliveries_total{outcome=delivered_unconfirmed} = %v, want 1", got)
+	}
+
+	// Opted in: sent again (the sandbox now answers properly).
+	b2 := setupServer(t, sandbox.Config{Limit: -1, Faults: sandbox.Faults{NonJSONRate: 1}})
+	b2.enqueueSystem(t, "resent", tasks.LaneTransactional)
+	b2.start(t, b2.sender(t, secretKey), fast, func(c *worker.Config) { c.ResendUnconfirmed = true })
+	testutil.Eventually(t, 10*time.Second, func() bool { return countCalls(b2.sandbox, "resent") >= 1 }, "no call")
+	if err := b2.sandbox.SetFaults(sandbox.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	info = b2.waitState(t, tasks.LaneTransactional, "resent", asynq.TaskStateCompleted)
+	if info.Retried == 0 || countCalls(b2.sandbox, "resent") < 2 {
+		t.Errorf("with ResendUnconfirmed: retried %d, %d calls; want it sent again", info.Retried, countCalls(b2.sandbox, "resent"))
+	}
+}
+
+// counterValue reads a counter's value.
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+func (s *switchSender) ProbePath(ctx context.Context, op string) error {
+	return s.pick().ProbePath(ctx, op)
+}
+
+// Timeout is the clients' call timeout, which the shutdown timeout must outlast.
+func (s *switchSender) Timeout() time.Duration { return s.pick().Timeout() }
+
+// noProbe hides a Sender's ProbePath: a Sender that cannot test a path.
+type noProbe struct{ s *switchSender }
+
+func (n noProbe) SendSystem(ctx context.Context, m leadsquared.SystemNotification) (string, error) {
+	return n.s.SendSystem(ctx, m)
+}
+func (n noProbe) SendPush(ctx context.Context, m leadsquared.PushNotification) (string, error) {
+	return n.s.SendPush(ctx, m)
+}
+func (n noProbe) CheckKeys(ctx context.Context) (*leadsquared.User, error) {
+	return n.s.CheckKeys(ctx)
+}
+func (n noProbe) Timeout() time.Duration { return n.s.Timeout() }
+
+// syncBuffer is a log buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) count(sub string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Count(s.b.String(), sub)
+}
+
+func (b *serverBundle) enqueuePush(t *testing.T, ref string, lane tasks.Lane) {
+	t.Helper()
+	task, err := tasks.NewPushTask(tasks.PushPayload{
+		Meta: tasks.Meta{Ref: ref, Account: tasks.DefaultAccount, Lane: lane, EnqueuedAt: time.Now()},
+		Body: leadsquared.PushNotification{UserId: userID, Title: "Hot lead " + ref, Content: "Call now"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.client.Enqueue(task); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A wrong system notification path (LeadSquared answers 404) halts system
+// notifications only: pushes keep flowing, held system tasks spend no
+// retry and take no slot, the reason is logged once however often the
+// probe finds the path still wrong, readiness and lsqd_operation_halted
+// name the kind, and the probe (which delivers nothing) resumes dispatch
+// once the path is right.
+func TestServer_WrongSystemPathHaltsOnlySystem(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, sandbox.Config{Limit: -1})
+	wrong, err := leadsquared.NewClient(leadsquared.Config{BaseURL: b.url, AccessKey: accessKey, SecretKey: secretKey,
+		Timeout: 2 * time.Second, SystemNotificationPath: "/v2/Converse.svc/Placeholder"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := &switchSender{broken: wrong, good: b.sender(t, secretKey)}
+	var sys, push []string
+	for i := range 5 {
+		ref := "sys-" + strconv.Itoa(i)
+		sys = append(sys, ref)
+		b.enqueueSystem(t, ref, tasks.LaneBulk)
+	}
+	for i := range 30 {
+		ref := "push-" + strconv.Itoa(i)
+		push = append(push, ref)
+		b.enqueuePush(t, ref, tasks.LaneBulk)
+	}
+	logs := &syncBuffer{}
+	metrics := worker.NewMetrics(nil)
+	srv := b.start(t, sw, fast, func(c *worker.Config) {
+		c.Metrics = metrics
+		c.Logger = zerolog.New(io.MultiWriter(logs, zerolog.NewTestWriter(t))).Level(zerolog.InfoLevel)
+	})
+	for _, ref := range push {
+		b.waitState(t, tasks.LaneBulk, ref, asynq.TaskStateCompleted)
+	}
+	probes := func() int {
+		n := 0
+		for _, c := range b.sandbox.Calls() {
+			if c.Path == "/v2/Converse.svc/Placeholder" && c.Ref == "" {
+				n++
+			}
+		}
+		return n
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool { return probes() >= 3 }, "the wrong path was never probed 3 times")
+
+	if h := srv.Halted(); len(h) != 0 {
+		t.Errorf("the account halted for a wrong path: %v", h)
+	}
+	if k := srv.HaltedKinds()[tasks.DefaultAccount]; len(k) != 1 || k["system"] == "" {
+		t.Errorf("halted kinds %v, want system only", srv.HaltedKinds())
+	}
+	if err := srv.Ready(context.Background()); err == nil || !strings.Contains(err.Error(), "system notifications of default") {
+		t.Errorf("Ready: %v, want it to name the system notifications", err)
+	}
+	if v := gaugeValue(t, metrics.OperationHalted.WithLabelValues(tasks.DefaultAccount, "system")); v != 1 {
+		t.Errorf("lsqd_operation_halted{kind=system} = %v, want 1", v)
+	}
+	if v := gaugeValue(t, metrics.OperationHalted.WithLabelValues(tasks.DefaultAccount, "push")); v != 0 {
+		t.Errorf("lsqd_operation_halted{kind=push} = %v, want 0", v)
+	}
+	if v := gaugeValue(t, metrics.Halted.WithLabelValues(tasks.DefaultAccount)); v != 0 {
+		t.Errorf("lsqd_account_halted = %v, want 0", v)
+	}
+	if n := logs.count("dispatch of system notifications halted"); n != 1 {
+		t.Errorf("the halt was logged %d times, want once", n)
+	}
+	realCalls := 0
+	for _, ref := range sys {
+		realCalls += countCalls(b.sandbox, ref)
+		info := b.taskInfo(t, tasks.LaneBulk, ref)
+		if info.State == asynq.TaskStateArchived || info.State == asynq.TaskStateCompleted || info.Retried != 0 {
+			t.Errorf("held system task %s: %s, retried %d; want waiting, no retry spent", ref, info.State, info.Retried)
+		}
+	}
+	if realCalls > 4 { // at most one per worker before the halt is known
+		t.Errorf("%d system notifications reached the wrong path, want at most the 4 workers' first", realCalls)
+	}
+
+	sw.fixed.Store(true) // the path is fixed (a restart with the right LSQ_SYSTEM_NOTIFICATION_PATH)
+	for _, ref := range sys {
+		b.waitState(t, tasks.LaneBulk, ref, asynq.TaskStateCompleted)
+	}
+	if len(srv.HaltedKinds()) != 0 || srv.Ready(context.Background()) != nil {
+		t.Errorf("after the fix: halted kinds %v, ready %v", srv.HaltedKinds(), srv.Ready(context.Background()))
+	}
+	if st := b.sandbox.Stats(); len(st.DuplicateRefs) > 0 || st.Accepted != len(sys)+len(push) {
+		t.Errorf("after the fix: %d accepted, duplicates %v; want each of %d once", st.Accepted, st.DuplicateRefs, len(sys)+len(push))
+	}
+}
+
+// A Sender that cannot probe a path halts the kind for a long back-off;
+// an operator's resume (the halt key deleted, as notifyctl resume does)
+// lets it go on at the next check.
+func TestServer_KindHaltWithoutProbeResumesByOperator(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, sandbox.Config{Limit: -1})
+	sw := &switchSender{good: b.sender(t, secretKey)}
+	var err error
+	sw.broken, err = leadsquared.NewClient(leadsquared.Config{BaseURL: b.url, AccessKey: accessKey, SecretKey: secretKey,
+		Timeout: 2 * time.Second, SystemNotificationPath: "/v2/Converse.svc/Placeholder"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.enqueueSystem(t, "held", tasks.LaneTransactional)
+	srv := b.start(t, noProbe{sw}, fast)
+	testutil.Eventually(t, 10*time.Second, func() bool { return len(srv.HaltedKinds()) == 1 }, "system never halted")
+	ttl := b.rdb.TTL(context.Background(), keys.HaltKind(tasks.DefaultAccount, "system")).Val()
+	if ttl <= 10*time.Minute {
+		t.Errorf("halt TTL %s without a probe, want a long back-off", ttl)
+	}
+	sw.fixed.Store(true)
+	if err := b.rdb.Del(context.Background(), keys.HaltKind(tasks.DefaultAccount, "system")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	b.waitState(t, tasks.LaneTransactional, "held", asynq.TaskStateCompleted)
+}
+
+func gaugeValue(t *testing.T, g prometheus.Gauge) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := g.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetGauge().GetValue()
 }

@@ -105,6 +105,7 @@ Flags:
 	fs.Float64Var(&c.Faults.SlowRate, "slow-rate", 0, "`fraction` of valid calls answered after --slow-delay")
 	fs.DurationVar(&c.Faults.SlowDelay, "slow-delay", 0, "extra delay of slow answers")
 	fs.Float64Var(&c.Faults.TimeoutRate, "timeout-rate", 0, "`fraction` of valid calls delivered but never answered")
+	fs.Float64Var(&c.Faults.NonJSONRate, "non-json-rate", 0, "`fraction` of valid calls delivered but answered 200 with a body that is not LeadSquared's JSON")
 	fs.IntVar(&c.Faults.Burst429, "burst-429", 0, "answer the next `N` authorized calls with the rate limit")
 	fs.DurationVar(&c.Faults.RetryAfter, "retry-after", 0, "Retry-After sent with rate-limit answers; 0: none")
 	fs.Var(&sc, "script", "answer the first N valid calls of a ref with a status, as `ref:N:status` (repeatable)")

@@ -117,7 +117,7 @@ that cannot be cancelled; 2 usage, configuration or Redis error.`,
 		},
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
-	root.AddCommand(a.sendCmd(), a.campaignCmd(), a.statusCmd(), a.cancelCmd(), a.statsCmd(), a.dlqCmd())
+	root.AddCommand(a.sendCmd(), a.campaignCmd(), a.statusCmd(), a.cancelCmd(), a.statsCmd(), a.dlqCmd(), a.resumeCmd())
 	return root
 }
 

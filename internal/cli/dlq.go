@@ -29,7 +29,8 @@ func (a *app) dlqCmd() *cobra.Command {
 		Short: "List, replay or purge dead letters (archived notifications)",
 		Long: `Dead letters are notifications that failed for good: LeadSquared refused them
 (400), or every retry was spent. List them with LeadSquared's reason, replay
-them after fixing the cause, or purge them (which frees their refs). IDs are
+them after fixing the cause (a fresh start, with the whole retry budget), or
+purge them (which frees their refs). IDs are
 task IDs, ACCOUNT:REF, as dlq list shows them.`,
 		Args: cobra.NoArgs,
 	}

@@ -11,6 +11,14 @@ type statsJSON struct {
 	At     string       `json:"at"`
 	Queues []queueJSON  `json:"queues"`
 	Halted []haltedJSON `json:"halted"`
+	// HaltedKinds are kinds halted one by one (a wrong path).
+	HaltedKinds []haltedKindJSON `json:"halted_kinds"`
+}
+
+type haltedKindJSON struct {
+	Account string `json:"account"`
+	Kind    string `json:"kind"`
+	Reason  string `json:"reason"`
 }
 
 type queueJSON struct {
@@ -49,7 +57,7 @@ func (a *app) statsCmd() *cobra.Command {
 				return redisError(err)
 			}
 			if asJSON {
-				j := statsJSON{At: timeString(st.At), Queues: []queueJSON{}, Halted: []haltedJSON{}}
+				j := statsJSON{At: timeString(st.At), Queues: []queueJSON{}, Halted: []haltedJSON{}, HaltedKinds: []haltedKindJSON{}}
 				for _, q := range st.Queues {
 					j.Queues = append(j.Queues, queueJSON{Queue: q.Queue, Size: q.Size, Pending: q.Pending,
 						Active: q.Active, Scheduled: q.Scheduled, Retry: q.Retry, Archived: q.Archived,
@@ -58,6 +66,9 @@ func (a *app) statsCmd() *cobra.Command {
 				}
 				for _, h := range st.Halted {
 					j.Halted = append(j.Halted, haltedJSON{h.Account, h.Reason})
+				}
+				for _, h := range st.HaltedKinds {
+					j.HaltedKinds = append(j.HaltedKinds, haltedKindJSON{h.Account, string(h.Kind), h.Reason})
 				}
 				return writeJSON(cmd.OutOrStdout(), j)
 			}
@@ -72,17 +83,31 @@ func (a *app) statsCmd() *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return failed(err)
 			}
-			if len(st.Halted) == 0 {
+			if len(st.Halted) == 0 && len(st.HaltedKinds) == 0 {
 				fmt.Fprintln(w, "\nno account is halted")
 				return nil
 			}
-			fmt.Fprintln(w, "\nhalted accounts (dispatch waits until LeadSquared accepts their keys again):")
-			tw = table(w)
-			fmt.Fprintln(tw, "ACCOUNT\tREASON")
-			for _, h := range st.Halted {
-				fmt.Fprintf(tw, "%s\t%s\n", h.Account, h.Reason)
+			if len(st.Halted) > 0 {
+				fmt.Fprintln(w, "\nhalted accounts (dispatch waits until LeadSquared accepts their keys again):")
+				tw = table(w)
+				fmt.Fprintln(tw, "ACCOUNT\tREASON")
+				for _, h := range st.Halted {
+					fmt.Fprintf(tw, "%s\t%s\n", h.Account, h.Reason)
+				}
+				if err := tw.Flush(); err != nil {
+					return failed(err)
+				}
 			}
-			return tw.Flush()
+			if len(st.HaltedKinds) > 0 {
+				fmt.Fprintln(w, "\nhalted kinds (LeadSquared answers 404 for their path; the account's other kind flows; notifyctl resume ACCOUNT --kind KIND):")
+				tw = table(w)
+				fmt.Fprintln(tw, "ACCOUNT\tKIND\tREASON")
+				for _, h := range st.HaltedKinds {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", h.Account, h.Kind, h.Reason)
+				}
+				return tw.Flush()
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")

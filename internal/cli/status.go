@@ -26,6 +26,7 @@ type statusJSON struct {
 	LastFailedAt  string `json:"last_failed_at,omitempty"`
 	MessageID     string `json:"message_id,omitempty"`
 	Response      string `json:"response,omitempty"`
+	Unconfirmed   string `json:"unconfirmed,omitempty"`
 	NextProcessAt string `json:"next_process_at,omitempty"`
 	EnqueuedAt    string `json:"enqueued_at,omitempty"`
 	CompletedAt   string `json:"completed_at,omitempty"`
@@ -56,7 +57,7 @@ MessageID once delivered. An unknown ref exits 1.`,
 				return writeJSON(cmd.OutOrStdout(), statusJSON{Ref: st.Ref, Account: st.Account, TaskID: st.TaskID,
 					Kind: string(st.Kind), Queue: st.Queue, State: st.State, Attempts: st.Attempts, MaxRetry: st.MaxRetry,
 					LastError: st.LastError, LastFailedAt: timeString(st.LastFailedAt), MessageID: st.MessageID,
-					Response: st.Result.Message, NextProcessAt: timeString(st.NextProcessAt),
+					Response: st.Result.Message, Unconfirmed: st.Result.Unconfirmed, NextProcessAt: timeString(st.NextProcessAt),
 					EnqueuedAt: timeString(st.EnqueuedAt), CompletedAt: timeString(st.CompletedAt), Campaign: st.Campaign,
 					ExpiresAt: expiryString(st.ExpiresAt)})
 			}
@@ -79,6 +80,9 @@ MessageID once delivered. An unknown ref exits 1.`,
 			}
 			if st.Result.Message != "" {
 				row("response", st.Result.Message)
+			}
+			if st.Result.Unconfirmed != "" {
+				row("delivered", "unconfirmed, not sent again: "+st.Result.Unconfirmed)
 			}
 			if t := timeString(st.NextProcessAt); t != "" {
 				row("next", t)

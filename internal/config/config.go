@@ -34,6 +34,10 @@ type Config struct {
 	// Scheduler is how bulk work reaches the workers (NOTIFYD_SCHEDULER: fair,
 	// the default, or fifo, the old single line kept for comparison).
 	Scheduler worker.Scheduler
+	// ResendUnconfirmed sends again a notification whose 2xx answer is not
+	// LeadSquared's, at the risk of a duplicate (NOTIFYD_RESEND_UNCONFIRMED,
+	// default false: recorded as delivered_unconfirmed).
+	ResendUnconfirmed bool
 	// UI is the asynqmon UI's access control.
 	UI UI
 	// LogLevel and LogFormat (LOG_LEVEL default info; LOG_FORMAT json or console, default json).
@@ -87,10 +91,11 @@ type Getenv func(string) string
 func FromEnv(getenv Getenv) (*Config, error) {
 	p := &parser{getenv: getenv}
 	c := &Config{
-		RedisURL:        p.required(EnvRedisURL, "e.g. redis://127.0.0.1:6379/0"),
-		Concurrency:     p.integer(EnvConcurrency, 10, 1),
-		ShutdownTimeout: p.duration(EnvShutdownTimeout, 15*time.Second),
-		LogFormat:       cmp.Or(getenv(EnvLogFormat), "json"),
+		RedisURL:          p.required(EnvRedisURL, "e.g. redis://127.0.0.1:6379/0"),
+		Concurrency:       p.integer(EnvConcurrency, 10, 1),
+		ShutdownTimeout:   p.duration(EnvShutdownTimeout, 15*time.Second),
+		LogFormat:         cmp.Or(getenv(EnvLogFormat), "json"),
+		ResendUnconfirmed: p.boolean(EnvResendUnconfirmed),
 		UI: UI{User: getenv(EnvUIUser), Password: getenv(EnvUIPassword),
 			ReadOnly: p.boolean(EnvUIReadOnly), PrometheusURL: p.httpURL(EnvPrometheusURL)},
 	}

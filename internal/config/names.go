@@ -24,6 +24,7 @@ const (
 	EnvUIPassword             = "NOTIFYD_UI_PASSWORD"
 	EnvUIReadOnly             = "NOTIFYD_UI_READONLY"
 	EnvPrometheusURL          = "NOTIFYD_PROMETHEUS_URL"
+	EnvResendUnconfirmed      = "NOTIFYD_RESEND_UNCONFIRMED"
 	EnvLogLevel               = "LOG_LEVEL"
 	EnvLogFormat              = "LOG_FORMAT"
 )
@@ -34,6 +35,7 @@ var EnvVars = []string{
 	EnvSystemNotificationPath, EnvRateLimit, EnvRateMargin, EnvDailyLimit, EnvDailyReserve,
 	EnvAccountsFile, EnvAllowInsecureHTTP, EnvConcurrency, EnvHTTPAddr, EnvShutdownTimeout, EnvScheduler,
 	EnvUIUser, EnvUIPassword, EnvUIReadOnly, EnvPrometheusURL, EnvLogLevel, EnvLogFormat,
+	EnvResendUnconfirmed,
 }
 
 // HTTP paths served by notifyd on NOTIFYD_HTTP_ADDR.

@@ -27,6 +27,15 @@ func Adopted(acct string) string { return account(acct) + "adopted" }
 // Halt is set, with the reason, while the account is halted by a credentials or configuration fault.
 func Halt(acct string) string { return account(acct) + "halt" }
 
+// HaltKind is set, with the reason, while one kind of notification ("system"
+// or "push") of the account is halted because LeadSquared answers 404 for
+// its API path; the other kind keeps flowing. Unlike Halt, the limiter does
+// not read it: the handler checks it before booking a slot.
+func HaltKind(acct, kind string) string { return account(acct) + "halt:" + kind }
+
+// ProbeKindLock is held by the one process that probes a halted kind's path.
+func ProbeKindLock(acct, kind string) string { return account(acct) + "probe:" + kind }
+
 // Daily is a hash of the account's calls per UTC day (field: days since the Unix epoch).
 func Daily(acct string) string { return account(acct) + "daily" }
 

@@ -55,8 +55,10 @@ func (p *Process) startHTTP(opts Options) error {
 	return nil
 }
 
-// readyz answers 200 when Redis answers and no account is halted, else 503
-// with what is wrong.
+// readyz answers 200 when Redis answers and nothing is halted, else 503
+// with what is wrong: halted_accounts (account -> reason) and halted_kinds
+// (account -> kind -> reason, when LeadSquared answers 404 for one kind's
+// path while the other kind flows).
 func (p *Process) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -68,6 +70,9 @@ func (p *Process) readyz(w http.ResponseWriter, r *http.Request) {
 		body["error"] = err.Error()
 		if halted := p.Server.Halted(); len(halted) > 0 {
 			body["halted_accounts"] = halted
+		}
+		if kinds := p.Server.HaltedKinds(); len(kinds) > 0 {
+			body["halted_kinds"] = kinds // account -> kind -> reason
 		}
 	}
 	writeJSON(w, status, body)

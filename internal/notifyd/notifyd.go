@@ -95,7 +95,8 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 	p.Redis, p.queue = rdb, queue
 	registerQueueMetrics(p.Registry, rdb, log)
 	wcfg := worker.Config{Queue: queue, Redis: rdb, Concurrency: cfg.Concurrency,
-		ShutdownTimeout: cfg.ShutdownTimeout, Scheduler: cfg.Scheduler, Logger: log, Metrics: worker.NewMetrics(p.Registry)}
+		ShutdownTimeout: cfg.ShutdownTimeout, Scheduler: cfg.Scheduler, ResendUnconfirmed: cfg.ResendUnconfirmed,
+		Logger: log, Metrics: worker.NewMetrics(p.Registry)}
 	for _, a := range cfg.Accounts {
 		c, err := a.Client()
 		if err != nil {

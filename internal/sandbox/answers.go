@@ -108,6 +108,10 @@ var (
 		"Keys in the query string are refused: send them in the x-LSQ-AccessKey and x-LSQ-SecretKey headers")
 	answerTooLarge = exception(http.StatusRequestEntityTooLarge, ExceptionInvalidInput,
 		fmt.Sprintf("The request body is larger than %d bytes", MaxBodyBytes))
+	// answerNonJSON is a 200 whose body a proxy replaced: the call was
+	// delivered, and the answer does not say so.
+	answerNonJSON = answer{status: http.StatusOK, html: true,
+		body: []byte("<html><body><p>Request accepted.</p></body></html>\r\n")}
 	answerOutage = answer{status: http.StatusServiceUnavailable, html: true,
 		body: []byte("<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n</body>\r\n</html>\r\n")}
 )

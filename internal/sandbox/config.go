@@ -78,7 +78,7 @@ type Config struct {
 
 // Faults are injected failures. Their rates are fractions (0 to 1) of the
 // calls that would otherwise succeed; they are disjoint, so that
-// ErrorRate+SlowRate+TimeoutRate must be at most 1.
+// ErrorRate+SlowRate+TimeoutRate+NonJSONRate must be at most 1.
 type Faults struct {
 	// ErrorRate is the fraction answered 500.
 	ErrorRate float64
@@ -89,6 +89,10 @@ type Faults struct {
 	// TimeoutRate is the fraction that are delivered but never answered:
 	// the sandbox holds them until the client gives up.
 	TimeoutRate float64
+	// NonJSONRate is the fraction that are delivered and answered 200 with
+	// a body that is not LeadSquared's JSON (an HTML page, as a proxy that
+	// rewrites bodies sends): the client cannot tell it delivered them.
+	NonJSONRate float64
 	// Burst429 answers the next Burst429 authorized calls with the rate
 	// limit, whatever the window holds, as when another integration with
 	// the same keys has used up the budget. It counts down as it is used.
@@ -162,13 +166,13 @@ func (f Faults) validate() error {
 	for _, r := range []struct {
 		name string
 		v    float64
-	}{{"ErrorRate", f.ErrorRate}, {"SlowRate", f.SlowRate}, {"TimeoutRate", f.TimeoutRate}} {
+	}{{"ErrorRate", f.ErrorRate}, {"SlowRate", f.SlowRate}, {"TimeoutRate", f.TimeoutRate}, {"NonJSONRate", f.NonJSONRate}} {
 		if !(r.v >= 0 && r.v <= 1) { // also refuses NaN
 			errs = append(errs, fmt.Errorf("faults: %s %v is not between 0 and 1", r.name, r.v))
 		}
 	}
-	if sum := f.ErrorRate + f.SlowRate + f.TimeoutRate; sum > 1 {
-		errs = append(errs, fmt.Errorf("faults: ErrorRate+SlowRate+TimeoutRate is %v, over 1", sum))
+	if sum := f.ErrorRate + f.SlowRate + f.TimeoutRate + f.NonJSONRate; sum > 1 {
+		errs = append(errs, fmt.Errorf("faults: ErrorRate+SlowRate+TimeoutRate+NonJSONRate is %v, over 1", sum))
 	}
 	if f.SlowRate > 0 && f.SlowDelay <= 0 {
 		errs = append(errs, errors.New("faults: SlowRate needs a positive SlowDelay"))

@@ -53,7 +53,9 @@
 //     (exact, case-sensitive names; unknown or repeated fields refused; value
 //     types checked), then leadsquared's Validate;
 //  6. for a valid notification: Faults.Scripts for its ref, then one random
-//     draw against TimeoutRate, ErrorRate and SlowRate;
+//     draw against TimeoutRate, ErrorRate, SlowRate and NonJSONRate (a
+//     delivered call answered 200 with an HTML body, as a proxy that
+//     rewrites bodies would);
 //  7. success.
 //
 // Every call that passes step 4 counts against its key's window and daily

@@ -33,7 +33,7 @@ func (fs *faults) set(f Faults) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	fs.f = f
-	fs.randomized = f.ErrorRate > 0 || f.SlowRate > 0 || f.TimeoutRate > 0
+	fs.randomized = f.ErrorRate > 0 || f.SlowRate > 0 || f.TimeoutRate > 0 || f.NonJSONRate > 0
 	fs.active.Store(fs.randomized || f.Outage || f.Burst429 > 0 || len(f.Scripts) > 0)
 }
 
@@ -106,6 +106,8 @@ func (fs *faults) decide(ref string) (fault string, status int, slow time.Durati
 		return FaultError, 500, 0
 	case x < f.TimeoutRate+f.ErrorRate+f.SlowRate:
 		return FaultSlow, 0, f.SlowDelay
+	case x < f.TimeoutRate+f.ErrorRate+f.SlowRate+f.NonJSONRate:
+		return FaultNonJSON, 0, 0
 	}
 	return "", 0, 0
 }

@@ -258,3 +258,27 @@ func TestServer_SetFaults(t *testing.T) {
 	}
 	wantStatus(t, "script used up", b.push(t, leadsquared.RequestIDHeader, "r"), 200)
 }
+
+// A 2xx whose body is not LeadSquared's JSON (a proxy rewrote it): the
+// notification was delivered, and the answer does not say so.
+func TestServer_NonJSONRate(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.Faults.NonJSONRate = 1 })
+	for _, got := range []result{b.system(t, systemWithRef("n1")), b.push(t, leadsquared.RequestIDHeader, "n2")} {
+		if got.Status != 200 || got.JSON != nil || !strings.Contains(got.Body, "<html>") {
+			t.Fatalf("non-JSON fault: %d %q, want 200 with an HTML body", got.Status, got.Body)
+		}
+	}
+	st := b.srv.Stats()
+	if st.Accepted != 2 || st.Faulted != 2 || st.PerRef["n1"] != 1 || st.PerRef["n2"] != 1 {
+		t.Fatalf("stats %+v: want both delivered, both faulted", st)
+	}
+	for _, c := range b.srv.Calls() {
+		if c.Fault != FaultNonJSON || !c.Accepted {
+			t.Fatalf("call %+v: want fault %q, accepted", c, FaultNonJSON)
+		}
+	}
+	if err := b.srv.SetFaults(Faults{NonJSONRate: 0.6, ErrorRate: 0.5}); err == nil || !strings.Contains(err.Error(), "over 1") {
+		t.Fatalf("rates summing over 1: %v", err)
+	}
+}

@@ -24,6 +24,7 @@ const (
 	FaultError    = "error"
 	FaultSlow     = "slow"
 	FaultTimeout  = "timeout"
+	FaultNonJSON  = "non_json"
 )
 
 // Call is one call to an API path, as the sandbox recorded it. It never
@@ -50,7 +51,8 @@ type Call struct {
 	Counted bool
 	// Abandoned is true when the client left before the answer was written.
 	Abandoned bool
-	// Ref is the notification's ref (see Script), or "".
+	// Ref is the notification's ref (see Script), or ""; a call refused
+	// before its body is read (404, 401, 429) has its X-Request-ID.
 	Ref string
 	// User is the recipient: ToUser, or UserId, or, for a push without
 	// one, the keys' owner.

@@ -133,7 +133,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // timeout, error and slow rates), then success.
 func (s *Server) decide(r *http.Request, c *Call) (answer, string, time.Duration) {
 	kind, method := s.route(r.URL.Path)
-	c.Kind = kind
+	// Every call carries its X-Request-ID as its ref, refused ones too, so
+	// that a 404 on a wrong path can be told from a probe (which has none).
+	c.Kind, c.Ref = kind, r.Header.Get(leadsquared.RequestIDHeader)
 	switch {
 	case kind == "":
 		return exception(http.StatusNotFound, ExceptionNotFound,
@@ -170,7 +172,6 @@ func (s *Server) decide(r *http.Request, c *Call) (answer, string, time.Duration
 	}
 	c.Counted = true
 
-	c.Ref = r.Header.Get(leadsquared.RequestIDHeader)
 	switch kind {
 	case KindKeyCheck:
 		return keyCheckAnswer(accessKey, r.Host), "", 0
@@ -202,6 +203,10 @@ func (s *Server) decide(r *http.Request, c *Call) (answer, string, time.Duration
 		return answer{}, fault, 0
 	case FaultError:
 		return serverError(http.StatusInternalServerError, "fault injected by the sandbox"), fault, 0
+	case FaultNonJSON:
+		_, c.MessageID = s.success(kind, c.Time)
+		c.Accepted = true // delivered; the answer does not say so
+		return answerNonJSON, fault, 0
 	case FaultScript:
 		a, c.MessageID = s.scripted(status, kind, c.Time)
 	default:
