@@ -29,10 +29,15 @@ const defaultAddr = "127.0.0.1:8089"
 // shutdownTimeout bounds the wait for calls in progress on SIGTERM.
 const shutdownTimeout = 5 * time.Second
 
-// plans are LeadSquared's limits per 5 seconds by plan.
-var plans = map[string]int{"lite": 2, "pro": 5, "super": 10, "basic": 10, "standard": 15, "enterprise": 25}
-
-const planNames = "lite (2), pro (5), super (10), basic (10), standard (15) or enterprise (25)"
+// planNames lists LeadSquared's plans and their limits per 5 seconds:
+// "lite (2), pro (5), … or enterprise (25)".
+var planNames = func() string {
+	var names []string
+	for _, p := range leadsquared.Plans() {
+		names = append(names, fmt.Sprintf("%s (%d)", p.Name, p.Limit.Calls))
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}()
 
 // options is the parsed command line.
 type options struct {
@@ -122,14 +127,14 @@ Flags:
 	if plan != "" {
 		set := false
 		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "limit" })
-		n, ok := plans[strings.ToLower(plan)]
+		l, ok := leadsquared.PlanLimit(plan)
 		switch {
 		case set:
 			return o, errors.New("--plan and --limit conflict: give one")
 		case !ok:
 			return o, fmt.Errorf("--plan %q: want %s", plan, planNames)
 		}
-		c.Limit = n
+		c.Limit = l.Calls
 	}
 	if c.Limit == 0 {
 		return o, errors.New("--limit 0 would refuse every call: give a positive limit, or a negative one for none")

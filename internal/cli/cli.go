@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lsqdispatch/lsqdispatch/enqueue"
-	"github.com/lsqdispatch/lsqdispatch/internal/config"
+	"github.com/lsqdispatch/lsqdispatch/internal/redisconn"
 )
 
 // Exit codes: the external contract.
@@ -123,9 +123,9 @@ that cannot be cancelled; 2 usage, configuration or Redis error.`,
 
 // connect opens the client on REDIS_URL.
 func (a *app) connect(ctx context.Context) (*enqueue.Client, error) {
-	u := a.env.Getenv(config.EnvRedisURL)
+	u := a.env.Getenv(redisconn.EnvURL)
 	if strings.TrimSpace(u) == "" {
-		return nil, failed(fmt.Errorf("%s is not set: set it to your Redis, e.g. %s=redis://127.0.0.1:6379/0", config.EnvRedisURL, config.EnvRedisURL))
+		return nil, failed(fmt.Errorf("%s is not set: set it to your Redis, e.g. %s=redis://127.0.0.1:6379/0", redisconn.EnvURL, redisconn.EnvURL))
 	}
 	c, err := enqueue.New(ctx, u)
 	if err != nil {
@@ -137,7 +137,7 @@ func (a *app) connect(ctx context.Context) (*enqueue.Client, error) {
 
 // redact hides REDIS_URL's password, should any message repeat it.
 func (a *app) redact(msg string) string {
-	u, err := url.Parse(a.env.Getenv(config.EnvRedisURL))
+	u, err := url.Parse(a.env.Getenv(redisconn.EnvURL))
 	if err != nil || u.User == nil {
 		return msg
 	}
