@@ -48,7 +48,7 @@ type HaltedAccount struct {
 
 // Stats returns the sizes of the lanes' queues by state, today's processed
 // and failed counts, latency, and the halted accounts.
-func (c *Client) Stats(ctx context.Context) (Stats, error) {
+func (c *Inspector) Stats(ctx context.Context) (Stats, error) {
 	st := Stats{At: now()}
 	names, err := inspect(ctx, c.inspector.Queues)
 	if err != nil {
@@ -84,7 +84,7 @@ func (c *Client) Stats(ctx context.Context) (Stats, error) {
 var haltPattern = keys.Prefix + "{*}:halt"
 
 // halted scans for halt keys, on every master of a Cluster.
-func (c *Client) halted(ctx context.Context) ([]HaltedAccount, error) {
+func (c *Inspector) halted(ctx context.Context) ([]HaltedAccount, error) {
 	var mu sync.Mutex
 	var out []HaltedAccount
 	scan := func(ctx context.Context, r redis.UniversalClient) error {

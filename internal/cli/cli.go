@@ -78,6 +78,9 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if a.client != nil {
 		_ = a.client.Close()
 	}
+	if a.inspector != nil {
+		_ = a.inspector.Close()
+	}
 	if err == nil {
 		return ExitOK
 	}
@@ -94,8 +97,9 @@ func Run(ctx context.Context, args []string, env Env) int {
 }
 
 type app struct {
-	env    Env
-	client *enqueue.Client
+	env       Env
+	client    *enqueue.Client    // send, campaign, status
+	inspector *enqueue.Inspector // cancel, stats, dlq
 }
 
 func (a *app) root() *cobra.Command {
@@ -121,17 +125,40 @@ that cannot be cancelled; 2 usage, configuration or Redis error.`,
 	return root
 }
 
-// connect opens the client on REDIS_URL.
-func (a *app) connect(ctx context.Context) (*enqueue.Client, error) {
+// redisURL reads REDIS_URL.
+func (a *app) redisURL() (string, error) {
 	u := a.env.Getenv(redisconn.EnvURL)
 	if strings.TrimSpace(u) == "" {
-		return nil, failed(fmt.Errorf("%s is not set: set it to your Redis, e.g. %s=redis://127.0.0.1:6379/0", redisconn.EnvURL, redisconn.EnvURL))
+		return "", failed(fmt.Errorf("%s is not set: set it to your Redis, e.g. %s=redis://127.0.0.1:6379/0", redisconn.EnvURL, redisconn.EnvURL))
+	}
+	return u, nil
+}
+
+// connect opens the client on REDIS_URL.
+func (a *app) connect(ctx context.Context) (*enqueue.Client, error) {
+	u, err := a.redisURL()
+	if err != nil {
+		return nil, err
 	}
 	c, err := enqueue.New(ctx, u)
 	if err != nil {
 		return nil, failed(err)
 	}
 	a.client = c
+	return c, nil
+}
+
+// control opens the inspector on REDIS_URL.
+func (a *app) control(ctx context.Context) (*enqueue.Inspector, error) {
+	u, err := a.redisURL()
+	if err != nil {
+		return nil, err
+	}
+	c, err := enqueue.NewInspector(ctx, u)
+	if err != nil {
+		return nil, failed(err)
+	}
+	a.inspector = c
 	return c, nil
 }
 
