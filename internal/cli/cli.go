@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lsqdispatch/lsqdispatch/enqueue"
+	"github.com/lsqdispatch/lsqdispatch/internal/cmdline"
 	"github.com/lsqdispatch/lsqdispatch/internal/redisconn"
 )
 
@@ -59,6 +60,9 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
+// ExitCode is the code cmdline.Execute exits with.
+func (e *exitError) ExitCode() int { return e.code }
+
 func invalid(format string, args ...any) error {
 	return &exitError{ExitInvalid, fmt.Errorf(format, args...)}
 }
@@ -70,30 +74,15 @@ func failed(err error) error { return &exitError{ExitError, err} }
 func Run(ctx context.Context, args []string, env Env) int {
 	a := &app{env: env}
 	root := a.root()
-	root.SetArgs(args)
 	root.SetIn(env.Stdin)
-	root.SetOut(env.Stdout)
-	root.SetErr(env.Stderr)
-	cmd, err := root.ExecuteContextC(ctx)
+	code := cmdline.Execute(ctx, root, args, env.Stdout, env.Stderr, a.redact)
 	if a.client != nil {
 		_ = a.client.Close()
 	}
 	if a.inspector != nil {
 		_ = a.inspector.Close()
 	}
-	if err == nil {
-		return ExitOK
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		if msg := ee.Error(); msg != "" {
-			fmt.Fprintln(env.Stderr, "notifyctl: "+a.redact(msg))
-		}
-		return ee.code
-	}
-	// Anything else is cobra's: a usage error.
-	fmt.Fprintf(env.Stderr, "notifyctl: %s\nRun '%s --help' for usage.\n", a.redact(err.Error()), cmd.CommandPath())
-	return ExitError
+	return code
 }
 
 type app struct {
@@ -111,7 +100,7 @@ and inspects them. It needs REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379/0.
 
 Exit codes: 0 done (a duplicate ref is reported and is not an error);
 1 invalid input (each problem printed), an unknown ref, or a notification
-that cannot be cancelled; 2 usage, configuration or Redis error.`,
+that cannot be cancelled; 2 usage, configuration or Redis error.` + cmdline.Environment(redisconn.EnvURL),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Args:          cobra.NoArgs,
