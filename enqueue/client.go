@@ -29,11 +29,28 @@ var (
 	ErrInvalidCampaign = errors.New("invalid campaign")
 )
 
-// Client enqueues notifications and inspects them. It is safe for concurrent
-// use; create one per process and Close it at exit.
+// Client enqueues notifications and tells what became of them (Status): all
+// a service that sends notifications needs. Controlling the queues (Cancel,
+// the dead letters, Stats) is an Inspector's. It is safe for concurrent use;
+// create one per process and Close it at exit.
 type Client struct {
+	core
+	asynq *asynq.Client
+}
+
+// Inspector inspects and controls what was enqueued: it cancels
+// notifications, lists, replays and purges dead letters and reads the
+// queues' Stats, for operators' tools such as notifyctl. It is to Client
+// what asynq's Inspector is to asynq's Client. It is safe for concurrent use;
+// Close it at exit.
+type Inspector struct {
+	core
+}
+
+// core is the connection to Redis of a Client or an Inspector, and the code
+// both use on it.
+type core struct {
 	rdb       redis.UniversalClient
-	asynq     *asynq.Client
 	inspector *asynq.Inspector
 	// where names the Redis server in errors, without any password.
 	where string
@@ -45,43 +62,74 @@ type Client struct {
 // redis-cluster://host:port[,host:port…] (see internal/redisconn for the
 // options). Errors never show the password.
 func New(ctx context.Context, redisURL string) (*Client, error) {
-	if strings.TrimSpace(redisURL) == "" {
-		return nil, fmt.Errorf("enqueue: no Redis URL given: set REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379/0")
-	}
-	conn, err := redisconn.Parse(redisURL)
+	cr, err := dialURL(ctx, redisURL)
 	if err != nil {
-		return nil, fmt.Errorf("enqueue: %w (as in REDIS_URL)", err)
+		return nil, err
 	}
-	c, err := connect(ctx, conn.Client(), conn.String())
-	return c, conn.Redact(err)
+	return &Client{core: cr, asynq: asynq.NewClientFromRedisClient(cr.rdb)}, nil
 }
 
 // NewFromOptions connects with go-redis options: a single server, a Sentinel
 // failover group or a Cluster, as redis.NewUniversalClient decides, and pings.
 func NewFromOptions(ctx context.Context, o *redis.UniversalOptions) (*Client, error) {
+	cr, err := dialOptions(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{core: cr, asynq: asynq.NewClientFromRedisClient(cr.rdb)}, nil
+}
+
+// NewInspector connects an Inspector to the Redis named by a URL, as New does.
+func NewInspector(ctx context.Context, redisURL string) (*Inspector, error) {
+	cr, err := dialURL(ctx, redisURL)
+	if err != nil {
+		return nil, err
+	}
+	return &Inspector{core: cr}, nil
+}
+
+// NewInspectorFromOptions connects an Inspector with go-redis options, as
+// NewFromOptions does.
+func NewInspectorFromOptions(ctx context.Context, o *redis.UniversalOptions) (*Inspector, error) {
+	cr, err := dialOptions(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return &Inspector{core: cr}, nil
+}
+
+func dialURL(ctx context.Context, redisURL string) (core, error) {
+	if strings.TrimSpace(redisURL) == "" {
+		return core{}, fmt.Errorf("enqueue: no Redis URL given: set REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379/0")
+	}
+	conn, err := redisconn.Parse(redisURL)
+	if err != nil {
+		return core{}, fmt.Errorf("enqueue: %w (as in REDIS_URL)", err)
+	}
+	cr, err := connect(ctx, conn.Client(), conn.String())
+	return cr, conn.Redact(err)
+}
+
+func dialOptions(ctx context.Context, o *redis.UniversalOptions) (core, error) {
 	if o == nil || len(o.Addrs) == 0 {
-		return nil, fmt.Errorf("enqueue: redis.UniversalOptions must name at least one address in Addrs")
+		return core{}, fmt.Errorf("enqueue: redis.UniversalOptions must name at least one address in Addrs")
 	}
 	return connect(ctx, redis.NewUniversalClient(o), strings.Join(o.Addrs, ","))
 }
 
-func connect(ctx context.Context, rdb redis.UniversalClient, where string) (*Client, error) {
+func connect(ctx context.Context, rdb redis.UniversalClient, where string) (core, error) {
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		_ = rdb.Close()
-		return nil, fmt.Errorf("enqueue: Redis at %s does not answer PING: %w (check REDIS_URL and that Redis is running)", where, err)
+		return core{}, fmt.Errorf("enqueue: Redis at %s does not answer PING: %w (check REDIS_URL and that Redis is running)", where, err)
 	}
-	return &Client{
-		rdb:       rdb,
-		asynq:     asynq.NewClientFromRedisClient(rdb),
-		inspector: asynq.NewInspectorFromRedisClient(rdb),
-		where:     where,
-	}, nil
+	return core{rdb: rdb, inspector: asynq.NewInspectorFromRedisClient(rdb), where: where}, nil
 }
 
 // Close closes the connections to Redis.
-func (c *Client) Close() error {
-	return c.rdb.Close()
-}
+func (c *Client) Close() error { return c.rdb.Close() }
+
+// Close closes the connections to Redis.
+func (i *Inspector) Close() error { return i.rdb.Close() }
 
 // inspect runs one call of asynq's Inspector, which takes no context, and
 // returns when it ends or ctx is done, whichever comes first. A call left

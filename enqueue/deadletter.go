@@ -40,7 +40,7 @@ type DeadLetter struct {
 
 // DeadLetters returns up to limit archived tasks of every lane, the most
 // recently failed first.
-func (c *Client) DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error) {
+func (c *Inspector) DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error) {
 	if limit <= 0 {
 		limit = DefaultDeadLetterLimit
 	}
@@ -68,7 +68,7 @@ func (c *Client) DeadLetters(ctx context.Context, limit int) ([]DeadLetter, erro
 }
 
 // laneQueues returns the lanes' queues that exist in Redis.
-func (c *Client) laneQueues(ctx context.Context) ([]string, error) {
+func (c *Inspector) laneQueues(ctx context.Context) ([]string, error) {
 	names, err := inspect(ctx, c.inspector.Queues)
 	if err != nil {
 		return nil, fmt.Errorf("list queues: %w", err)
@@ -120,30 +120,30 @@ func summary(kind tasks.Kind, payload []byte) string {
 // no last error), and renews their ref registry entries. It returns how many it
 // moved, and every failure joined (an ID that is unknown wraps ErrNotFound;
 // one that is not archived wraps ErrNotDeadLetter).
-func (c *Client) ReplayDeadLetters(ctx context.Context, ids ...string) (int, error) {
+func (c *Inspector) ReplayDeadLetters(ctx context.Context, ids ...string) (int, error) {
 	return c.eachDeadLetter(ctx, "replay", ids, c.replay)
 }
 
 // PurgeDeadLetters deletes the given dead letters and their ref registry
 // entries, so that their refs may be used again. It returns how many it
 // deleted, and every failure joined, as ReplayDeadLetters does.
-func (c *Client) PurgeDeadLetters(ctx context.Context, ids ...string) (int, error) {
+func (c *Inspector) PurgeDeadLetters(ctx context.Context, ids ...string) (int, error) {
 	return c.eachDeadLetter(ctx, "purge", ids, c.purge)
 }
 
 // ReplayAllDeadLetters replays every dead letter of every lane.
-func (c *Client) ReplayAllDeadLetters(ctx context.Context) (int, error) {
+func (c *Inspector) ReplayAllDeadLetters(ctx context.Context) (int, error) {
 	return c.allDeadLetters(ctx, "replay", c.replay)
 }
 
 // PurgeAllDeadLetters purges every dead letter of every lane.
-func (c *Client) PurgeAllDeadLetters(ctx context.Context) (int, error) {
+func (c *Inspector) PurgeAllDeadLetters(ctx context.Context) (int, error) {
 	return c.allDeadLetters(ctx, "purge", c.purge)
 }
 
 type deadLetterOp func(ctx context.Context, queue, id string) error
 
-func (c *Client) replay(ctx context.Context, queue, id string) error {
+func (c *Inspector) replay(ctx context.Context, queue, id string) error {
 	if err := c.resetRetries(ctx, queue, id); err != nil {
 		return err
 	}
@@ -157,7 +157,7 @@ func (c *Client) replay(ctx context.Context, queue, id string) error {
 	return nil
 }
 
-func (c *Client) purge(ctx context.Context, queue, id string) error {
+func (c *Inspector) purge(ctx context.Context, queue, id string) error {
 	if _, err := inspect(ctx, func() (struct{}, error) { return struct{}{}, c.inspector.DeleteTask(queue, id) }); err != nil {
 		return fmt.Errorf("delete task %s of queue %s: %w", id, queue, err)
 	}
@@ -168,7 +168,7 @@ func (c *Client) purge(ctx context.Context, queue, id string) error {
 	return nil
 }
 
-func (c *Client) eachDeadLetter(ctx context.Context, verb string, ids []string, op deadLetterOp) (int, error) {
+func (c *Inspector) eachDeadLetter(ctx context.Context, verb string, ids []string, op deadLetterOp) (int, error) {
 	var errs []error
 	n := 0
 	for _, id := range ids {
@@ -189,7 +189,7 @@ func (c *Client) eachDeadLetter(ctx context.Context, verb string, ids []string, 
 }
 
 // locateDeadLetter finds the queue of an archived task by its ID.
-func (c *Client) locateDeadLetter(ctx context.Context, id string) (string, error) {
+func (c *Inspector) locateDeadLetter(ctx context.Context, id string) (string, error) {
 	account, ref, ok := strings.Cut(id, ":")
 	if !ok || checkAccount(account) != "" || checkRef(ref) != "" {
 		return "", fmt.Errorf("%w: %q is not a task ID (account:ref)", ErrNotFound, id)
@@ -210,7 +210,7 @@ const deadLetterPage = 500
 // allDeadLetters applies op to every archived task of every lane, at most as
 // many as there were when it started, so that tasks archived meanwhile (or
 // failing again at once after a replay) don't keep it going.
-func (c *Client) allDeadLetters(ctx context.Context, verb string, op deadLetterOp) (int, error) {
+func (c *Inspector) allDeadLetters(ctx context.Context, verb string, op deadLetterOp) (int, error) {
 	queues, err := c.laneQueues(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("enqueue: %s all dead letters: %w", verb, err)

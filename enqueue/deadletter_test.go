@@ -31,11 +31,11 @@ func TestClient_DeadLetters(t *testing.T) {
 	t.Run("List", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		if dl, err := b.client.DeadLetters(b.ctx, 0); err != nil || len(dl) != 0 {
+		if dl, err := b.control.DeadLetters(b.ctx, 0); err != nil || len(dl) != 0 {
 			t.Fatalf("empty: %v, %v", dl, err)
 		}
 		deadLetters(t, b)
-		dl, err := b.client.DeadLetters(b.ctx, 0)
+		dl, err := b.control.DeadLetters(b.ctx, 0)
 		if err != nil || len(dl) != 3 {
 			t.Fatalf("%+v, %v", dl, err)
 		}
@@ -58,7 +58,7 @@ func TestClient_DeadLetters(t *testing.T) {
 		if d := byID["eu:p1"]; d.Account != "eu" || d.Ref != "p1" {
 			t.Errorf("p1: %+v", d)
 		}
-		if dl, _ := b.client.DeadLetters(b.ctx, 2); len(dl) != 2 {
+		if dl, _ := b.control.DeadLetters(b.ctx, 2); len(dl) != 2 {
 			t.Errorf("limit 2: %d", len(dl))
 		}
 	})
@@ -69,7 +69,7 @@ func TestClient_DeadLetters(t *testing.T) {
 		deadLetters(t, b)
 		_, _ = b.client.SendSystem(b.ctx, systemBody("alive"), enqueue.WithRef("alive"))
 
-		n, err := b.client.ReplayDeadLetters(b.ctx, "default:s1", "default:nope", "default:alive", "garbage")
+		n, err := b.control.ReplayDeadLetters(b.ctx, "default:s1", "default:nope", "default:alive", "garbage")
 		if n != 1 || !errors.Is(err, enqueue.ErrNotFound) || !errors.Is(err, enqueue.ErrNotDeadLetter) {
 			t.Errorf("replay: %d, %v; want 1 and both errors", n, err)
 		}
@@ -80,7 +80,7 @@ func TestClient_DeadLetters(t *testing.T) {
 			t.Errorf("s1's entry after replay: %q, TTL %s; want it kept without TTL", v, ttl)
 		}
 
-		n, err = b.client.PurgeDeadLetters(b.ctx, "eu:p1")
+		n, err = b.control.PurgeDeadLetters(b.ctx, "eu:p1")
 		if n != 1 || err != nil {
 			t.Errorf("purge: %d, %v", n, err)
 		}
@@ -96,20 +96,20 @@ func TestClient_DeadLetters(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		deadLetters(t, b)
-		if n, err := b.client.ReplayAllDeadLetters(b.ctx); n != 3 || err != nil {
+		if n, err := b.control.ReplayAllDeadLetters(b.ctx); n != 3 || err != nil {
 			t.Errorf("replay all: %d, %v", n, err)
 		}
-		if st, _ := b.client.Stats(b.ctx); st.Queues[0].Pending != 2 || st.Queues[1].Pending != 1 {
+		if st, _ := b.control.Stats(b.ctx); st.Queues[0].Pending != 2 || st.Queues[1].Pending != 1 {
 			t.Errorf("after replay all: %+v", st.Queues)
 		}
 		deadLetters(t, b) // archives them again
-		if n, err := b.client.PurgeAllDeadLetters(b.ctx); n != 3 || err != nil {
+		if n, err := b.control.PurgeAllDeadLetters(b.ctx); n != 3 || err != nil {
 			t.Errorf("purge all: %d, %v", n, err)
 		}
 		if keys := b.rdb.Keys(b.ctx, "lsqd:*").Val(); len(keys) != 0 {
 			t.Errorf("entries left after purge all: %v", keys)
 		}
-		if dl, _ := b.client.DeadLetters(b.ctx, 0); len(dl) != 0 {
+		if dl, _ := b.control.DeadLetters(b.ctx, 0); len(dl) != 0 {
 			t.Errorf("dead letters left: %v", dl)
 		}
 	})

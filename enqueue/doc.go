@@ -82,18 +82,31 @@
 // goroutines, whose asynq calls are gathered into pipelines too. A ref seen
 // twice, in the file or in Redis, is counted as a duplicate.
 //
-// # Inspecting
+// # Client and Inspector
 //
-// Status reports a notification's state, attempts, last error and MessageID;
-// Cancel drops one not yet sent; Stats reports the lanes' queues and halted
-// accounts; DeadLetters, ReplayDeadLetters and PurgeDeadLetters (and their
-// All variants) manage archived tasks. asynq's Inspector takes no context:
-// these methods return when ctx ends, but a call to Redis left running ends
-// by itself within go-redis's timeouts, and a change it makes may still
-// happen.
+// A Client enqueues and tells what became of a notification it sent:
+// Status reports its state, attempts, last error and MessageID. That is
+// all a service that sends notifications needs, and all it sees.
+//
+// Control lives apart, in an Inspector, as asynq keeps its Client and
+// Inspector apart: operators' tools (notifyctl) and the control verbs to
+// come use it.
+//
+//	insp, err := enqueue.NewInspector(ctx, os.Getenv("REDIS_URL")) // or NewInspectorFromOptions
+//	defer insp.Close()
+//
+// Cancel drops a notification not yet sent; Stats reports the lanes' queues
+// and halted accounts; DeadLetters, ReplayDeadLetters and PurgeDeadLetters
+// (and their All variants) manage archived tasks. Status stays with the
+// Client: it reads, changes nothing, and answers the producer's own question
+// (was my notification delivered?).
+//
+// asynq's Inspector takes no context: Status and the Inspector's methods
+// return when ctx ends, but a call to Redis left running ends by itself
+// within go-redis's timeouts, and a change it makes may still happen.
 //
 // # Tests
 //
 // Package enqueuetest gives importers' tests a Client backed by miniredis
-// and helpers such as RequireEnqueued.
+// (and an Inspector on it) and helpers such as RequireEnqueued.
 package enqueue

@@ -105,3 +105,42 @@ func ExampleClient_Campaign() {
 	// line 3: body.title: unknown field; the name is "Title" (names are case-sensitive)
 	// <nil> 3 2 1
 }
+
+// An operator's tool inspects and controls the queues with an Inspector; a
+// service that only sends needs none.
+func ExampleInspector() {
+	m, redisURL := startRedis()
+	defer m.Close()
+	ctx := context.Background()
+
+	c, err := enqueue.New(ctx, redisURL)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	push := leadsquared.PushNotification{Title: "Webinar", Content: "Starts in an hour"}
+	if _, err := c.SendPush(ctx, push, enqueue.WithRef("webinar-9"), enqueue.Bulk()); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	insp, err := enqueue.NewInspector(ctx, redisURL)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer insp.Close()
+	st, _ := insp.Stats(ctx)
+	for _, q := range st.Queues {
+		fmt.Println(q.Queue, "pending", q.Pending)
+	}
+	fmt.Println("cancel:", insp.Cancel(ctx, "default", "webinar-9"))
+	_, err = c.Status(ctx, "default", "webinar-9")
+	fmt.Println("status after cancel:", errors.Is(err, enqueue.ErrNotFound))
+	// Output:
+	// transactional pending 0
+	// bulk pending 1
+	// cancel: <nil>
+	// status after cancel: true
+}

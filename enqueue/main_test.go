@@ -29,6 +29,7 @@ const guid = "2f5508b5-f7ed-11ea-b39f-122cab85b441"
 type testBundle struct {
 	ctx       context.Context
 	client    *enqueue.Client
+	control   *enqueue.Inspector
 	redis     *testutil.Redis
 	rdb       *redis.Client
 	inspector *asynq.Inspector
@@ -46,8 +47,13 @@ func setup(t *testing.T, opts ...testutil.RedisOption) *testBundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
+	ctl, err := enqueue.NewInspector(t.Context(), r.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ctl.Close() })
 	rdb := r.Client()
-	return &testBundle{ctx: t.Context(), client: c, redis: r, rdb: rdb, inspector: asynq.NewInspectorFromRedisClient(rdb)}
+	return &testBundle{ctx: t.Context(), client: c, control: ctl, redis: r, rdb: rdb, inspector: asynq.NewInspectorFromRedisClient(rdb)}
 }
 
 func systemBody(msg string) leadsquared.SystemNotification {

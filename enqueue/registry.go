@@ -108,7 +108,7 @@ func (c *Client) confirm(ctx context.Context, key, queue string) error {
 	return confirmScript.Run(ctx, c.rdb, []string{key}, leaseMillis, queue).Err()
 }
 
-func (c *Client) release(ctx context.Context, key, queue string) error {
+func (c *core) release(ctx context.Context, key, queue string) error {
 	return releaseScript.Run(ctx, c.rdb, []string{key}, queue).Err()
 }
 

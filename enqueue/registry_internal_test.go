@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/lsqdispatch/lsqdispatch/internal/testutil"
@@ -57,10 +58,11 @@ func failingClient(t *testing.T) (*Client, *redis.Client) {
 	r := testutil.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 	rdb.AddHook(failAsynq{})
-	c, err := connect(t.Context(), rdb, r.Addr)
+	cr, err := connect(t.Context(), rdb, r.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := &Client{core: cr, asynq: asynq.NewClientFromRedisClient(rdb)}
 	t.Cleanup(func() { _ = c.Close() })
 	return c, r.Client()
 }

@@ -43,7 +43,7 @@ return 1
 `)
 
 // resetRetries gives an archived task its whole retry budget back.
-func (c *Client) resetRetries(ctx context.Context, queue, id string) error {
+func (c *Inspector) resetRetries(ctx context.Context, queue, id string) error {
 	key := asynqTaskKey(queue, id)
 	msg, err := c.rdb.HGet(ctx, key, "msg").Result()
 	if errors.Is(err, redis.Nil) {

@@ -46,7 +46,7 @@ func TestClient_ReplayIsAFreshStart(t *testing.T) {
 		t.Fatalf("dead letter: retried %d of %d, want every retry spent", info.Retried, info.MaxRetry)
 	}
 
-	if n, err := b.client.ReplayDeadLetters(b.ctx, "default:r1"); n != 1 || err != nil {
+	if n, err := b.control.ReplayDeadLetters(b.ctx, "default:r1"); n != 1 || err != nil {
 		t.Fatalf("replay: %d, %v", n, err)
 	}
 	info := b.task(t, "transactional", "default", "r1")

@@ -66,7 +66,7 @@ type HaltedKind struct {
 
 // Stats returns the sizes of the lanes' queues by state, today's processed
 // and failed counts, latency, and the halted accounts.
-func (c *Client) Stats(ctx context.Context) (Stats, error) {
+func (c *Inspector) Stats(ctx context.Context) (Stats, error) {
 	st := Stats{At: now()}
 	names, err := inspect(ctx, c.inspector.Queues)
 	if err != nil {
@@ -102,7 +102,7 @@ func (c *Client) Stats(ctx context.Context) (Stats, error) {
 var haltPattern = keys.Prefix + "{*}:halt*"
 
 // halted scans for halt keys, on every master of a Cluster.
-func (c *Client) halted(ctx context.Context) ([]HaltedAccount, []HaltedKind, error) {
+func (c *Inspector) halted(ctx context.Context) ([]HaltedAccount, []HaltedKind, error) {
 	var mu sync.Mutex
 	var out []HaltedAccount
 	var kinds []HaltedKind
@@ -154,7 +154,7 @@ func (c *Client) halted(ctx context.Context) ([]HaltedAccount, []HaltedKind, err
 // or "push", that kind's halt only. Each notifyd process resumes at its next
 // check (within its probe interval, 30 s). It returns what it lifted, with
 // the reasons; nothing lifted is not an error.
-func (c *Client) Resume(ctx context.Context, account string, kind tasks.Kind) (Stats, error) {
+func (c *Inspector) Resume(ctx context.Context, account string, kind tasks.Kind) (Stats, error) {
 	var lifted Stats
 	if r := checkAccount(account); r != "" {
 		return lifted, fmt.Errorf("enqueue: resume: account: %s", r)
@@ -187,7 +187,7 @@ func (c *Client) Resume(ctx context.Context, account string, kind tasks.Kind) (S
 }
 
 // getDel reads and deletes a key in one transaction (GETDEL needs Redis 6.2).
-func (c *Client) getDel(ctx context.Context, key string) (string, error) {
+func (c *Inspector) getDel(ctx context.Context, key string) (string, error) {
 	var get *redis.StringCmd
 	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		get = p.Get(ctx, key)

@@ -76,7 +76,7 @@ func (c *Client) Status(ctx context.Context, account, ref string) (StatusInfo, e
 // task deleted: asynq refuses to delete a task a worker took meanwhile
 // (ErrActive), but one that a worker finished in that instant is deleted and
 // reported as cancelled, though it was sent.
-func (c *Client) Cancel(ctx context.Context, account, ref string) error {
+func (c *Inspector) Cancel(ctx context.Context, account, ref string) error {
 	if err := checkID(account, ref); err != nil {
 		return err
 	}
@@ -132,7 +132,7 @@ func checkID(account, ref string) error {
 
 // find looks for a ref's task in the queue its registry entry names, then in
 // every lane's queue.
-func (c *Client) find(ctx context.Context, account, ref string) (StatusInfo, error) {
+func (c *core) find(ctx context.Context, account, ref string) (StatusInfo, error) {
 	st := StatusInfo{Ref: ref, Account: account, TaskID: tasks.TaskID(account, ref)}
 	key := keys.Ref(account, ref)
 	var get *redis.StringCmd

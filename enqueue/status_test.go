@@ -104,7 +104,7 @@ func TestClient_Cancel(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		_, _ = b.client.SendSystem(b.ctx, systemBody("a"), enqueue.WithRef("x"), enqueue.In(time.Hour))
-		if err := b.client.Cancel(b.ctx, "default", "x"); err != nil {
+		if err := b.control.Cancel(b.ctx, "default", "x"); err != nil {
 			t.Fatal(err)
 		}
 		if n := b.taskCount(t, "transactional"); n != 0 {
@@ -116,7 +116,7 @@ func TestClient_Cancel(t *testing.T) {
 		if res, err := b.client.SendSystem(b.ctx, systemBody("a"), enqueue.WithRef("x")); err != nil || res.Duplicate {
 			t.Errorf("send after cancel: %+v, %v", res, err)
 		}
-		if err := b.client.Cancel(b.ctx, "default", "unknown"); !errors.Is(err, enqueue.ErrNotFound) {
+		if err := b.control.Cancel(b.ctx, "default", "unknown"); !errors.Is(err, enqueue.ErrNotFound) {
 			t.Errorf("cancel unknown: %v", err)
 		}
 	})
@@ -134,12 +134,12 @@ func TestClient_Cancel(t *testing.T) {
 		_, _ = b.client.SendPush(b.ctx, pushBody("a"), enqueue.WithRef("slow"))
 		_, _ = b.client.SendPush(b.ctx, pushBody("a"), enqueue.WithRef("fast"))
 		b.waitState(t, "default", "slow", "active")
-		if err := b.client.Cancel(b.ctx, "default", "slow"); !errors.Is(err, enqueue.ErrActive) {
+		if err := b.control.Cancel(b.ctx, "default", "slow"); !errors.Is(err, enqueue.ErrActive) {
 			t.Errorf("cancel active: %v, want ErrActive", err)
 		}
 		close(release)
 		b.waitState(t, "default", "fast", "completed")
-		if err := b.client.Cancel(b.ctx, "default", "fast"); !errors.Is(err, enqueue.ErrCompleted) {
+		if err := b.control.Cancel(b.ctx, "default", "fast"); !errors.Is(err, enqueue.ErrCompleted) {
 			t.Errorf("cancel completed: %v, want ErrCompleted", err)
 		}
 		b.waitState(t, "default", "slow", "completed")
@@ -149,7 +149,7 @@ func TestClient_Cancel(t *testing.T) {
 func TestClient_Stats(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	st, err := b.client.Stats(b.ctx)
+	st, err := b.control.Stats(b.ctx)
 	if err != nil || len(st.Queues) != 2 || st.Queues[0].Queue != "transactional" || st.Queues[1].Size != 0 {
 		t.Fatalf("empty Redis: %+v, %v", st, err)
 	}
@@ -158,7 +158,7 @@ func TestClient_Stats(t *testing.T) {
 	_, _ = b.client.SendPush(b.ctx, pushBody("a"), enqueue.WithRef("3"), enqueue.Bulk())
 	_ = b.rdb.Set(b.ctx, "lsqd:{acme}:halt", "LeadSquared refused the keys (401)", 0).Err()
 	_ = b.rdb.Set(b.ctx, "lsqd:{acme}:haltx", "not a halt key", 0).Err()
-	st, err = b.client.Stats(b.ctx)
+	st, err = b.control.Stats(b.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestClient_CancelDeadOrGone(t *testing.T) {
 	if err := b.inspector.ArchiveTask("bulk", "default:dead"); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.client.Cancel(b.ctx, "default", "dead"); err != nil {
+	if err := b.control.Cancel(b.ctx, "default", "dead"); err != nil {
 		t.Errorf("cancel an archived task: %v", err)
 	}
 	// Archived, then deleted from asynq: the ref keeps its archived retention.
@@ -186,7 +186,7 @@ func TestClient_CancelDeadOrGone(t *testing.T) {
 	if st, err := b.client.Status(b.ctx, "default", "gone"); err != nil || st.State != "archived" {
 		t.Errorf("status: %+v, %v", st, err)
 	}
-	if err := b.client.Cancel(b.ctx, "default", "gone"); err != nil {
+	if err := b.control.Cancel(b.ctx, "default", "gone"); err != nil {
 		t.Errorf("cancel a gone dead letter: %v", err)
 	}
 	if v, _ := b.entry(t, "default", "gone"); v != "" {
@@ -194,7 +194,7 @@ func TestClient_CancelDeadOrGone(t *testing.T) {
 	}
 	// Another producer is enqueuing it right now.
 	_ = b.rdb.Set(b.ctx, "lsqd:{default}:ref:busy", "bulk", 30*time.Second).Err()
-	if err := b.client.Cancel(b.ctx, "default", "busy"); err == nil || !strings.Contains(err.Error(), "enqueuing it right now") {
+	if err := b.control.Cancel(b.ctx, "default", "busy"); err == nil || !strings.Contains(err.Error(), "enqueuing it right now") {
 		t.Errorf("cancel while enqueuing: %v", err)
 	}
 }

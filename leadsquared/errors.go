@@ -3,7 +3,6 @@ package leadsquared
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"regexp"
 	"strconv"
@@ -47,14 +46,6 @@ func (k Kind) String() string {
 
 // RateLimitExceptionType is the ExceptionType LeadSquared uses for its rate limit.
 const RateLimitExceptionType = "MXAPIRateLimitExceededException"
-
-// Limit is a rate limit LeadSquared stated: Calls per Window.
-type Limit struct {
-	Calls  int
-	Window time.Duration
-}
-
-func (l Limit) String() string { return fmt.Sprintf("%d/%s", l.Calls, l.Window) }
 
 // Error is a failed LeadSquared call. It never holds a key.
 type Error struct {

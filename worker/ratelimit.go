@@ -12,16 +12,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/lsqdispatch/lsqdispatch/internal/keys"
+	"github.com/lsqdispatch/lsqdispatch/leadsquared"
 	"github.com/lsqdispatch/lsqdispatch/tasks"
 )
 
 // Rate is a rate limit: Calls per sliding Window.
-type Rate struct {
-	Calls  int
-	Window time.Duration
-}
-
-func (r Rate) String() string { return strconv.Itoa(r.Calls) + "/" + r.Window.String() }
+type Rate = leadsquared.Limit
 
 // Policy is an account's limit as the limiter applies it.
 type Policy struct {

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +13,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
+
+	"github.com/lsqdispatch/lsqdispatch/internal/cmdline"
 	"github.com/lsqdispatch/lsqdispatch/internal/sandbox"
 	"github.com/lsqdispatch/lsqdispatch/leadsquared"
 )
@@ -29,10 +31,15 @@ const defaultAddr = "127.0.0.1:8089"
 // shutdownTimeout bounds the wait for calls in progress on SIGTERM.
 const shutdownTimeout = 5 * time.Second
 
-// plans are LeadSquared's limits per 5 seconds by plan.
-var plans = map[string]int{"lite": 2, "pro": 5, "super": 10, "basic": 10, "standard": 15, "enterprise": 25}
-
-const planNames = "lite (2), pro (5), super (10), basic (10), standard (15) or enterprise (25)"
+// planNames lists LeadSquared's plans and their limits per 5 seconds:
+// "lite (2), pro (5), … or enterprise (25)".
+var planNames = func() string {
+	var names []string
+	for _, p := range leadsquared.Plans() {
+		names = append(names, fmt.Sprintf("%s (%d)", p.Name, p.Limit.Calls))
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}()
 
 // options is the parsed command line.
 type options struct {
@@ -44,7 +51,15 @@ type options struct {
 // scripts collects repeated --script ref:N:status flags.
 type scripts []sandbox.Script
 
-func (s *scripts) String() string { return fmt.Sprint(*s) }
+func (s *scripts) String() string {
+	if len(*s) == 0 {
+		return ""
+	}
+	return fmt.Sprint(*s)
+}
+
+// Type names the flag's value in the help.
+func (s *scripts) Type() string { return "ref:N:status" }
 
 // Set parses ref:N:status; the ref may itself hold colons.
 func (s *scripts) Set(v string) error {
@@ -65,33 +80,53 @@ func (s *scripts) Set(v string) error {
 	return nil
 }
 
-// parseFlags reads the command line and the environment into options.
-func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
-	var o options
+// command is lsq-sandbox's command line: every flag, the help, and the
+// checks that turn them into options; then it calls serve with them.
+func command(getenv func(string) string, o *options, serve func(options) error) *cobra.Command {
 	var plan string
 	var sc scripts
 	c := &o.cfg
-	fs := flag.NewFlagSet("lsq-sandbox", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, `Usage: lsq-sandbox [flags]
-
-A strict local LeadSquared: the push and system notification APIs and the key
+	cmd := &cobra.Command{
+		Use:   "lsq-sandbox [flags]",
+		Short: "A strict local LeadSquared",
+		Long: `A strict local LeadSquared: the push and system notification APIs and the key
 check, with LeadSquared's rate limit and answers, and faults on demand. Control
 paths: GET /_sandbox/stats, GET /_sandbox/calls, GET|POST /_sandbox/faults,
 POST /_sandbox/reset.
 
-Keys: --access-key/--secret-key, or %s/%s (the flags win;
+Keys: --access-key/--secret-key, or ` + envAccessKey + `/` + envSecretKey + ` (the flags win;
 the environment keeps them out of the process list). Without keys any
-non-empty pair is accepted.
-
-Flags:
-`, envAccessKey, envSecretKey)
-		fs.PrintDefaults()
+non-empty pair is accepted.` + cmdline.Environment(envAccessKey, envSecretKey),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unexpected argument %q", args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			// The environment is read after parsing: as a flag default it
+			// would be printed by --help.
+			c.AccessKey = cmp.Or(c.AccessKey, getenv(envAccessKey))
+			c.SecretKey = cmp.Or(c.SecretKey, getenv(envSecretKey))
+			if plan != "" {
+				l, ok := leadsquared.PlanLimit(plan)
+				switch {
+				case cmd.Flags().Changed("limit"):
+					return errors.New("--plan and --limit conflict: give one")
+				case !ok:
+					return fmt.Errorf("--plan %q: want %s", plan, planNames)
+				}
+				c.Limit = l.Calls
+			}
+			if c.Limit == 0 {
+				return errors.New("--limit 0 would refuse every call: give a positive limit, or a negative one for none")
+			}
+			c.Faults.Scripts = sc
+			return serve(*o)
+		},
 	}
+	fs := cmd.Flags()
 	fs.StringVar(&o.addr, "addr", defaultAddr, "listen `address`; anything but loopback is reachable by others")
-	// The environment is read after parsing: as a flag default it would be
-	// printed by -h.
 	fs.StringVar(&c.AccessKey, "access-key", "", "the only access `key` accepted (default $"+envAccessKey+")")
 	fs.StringVar(&c.SecretKey, "secret-key", "", "the only secret `key` accepted (default $"+envSecretKey+")")
 	fs.IntVar(&c.Limit, "limit", sandbox.DefaultLimit, "calls per access key per window; negative: no limit")
@@ -112,56 +147,53 @@ Flags:
 	fs.Int64Var(&c.Seed, "seed", 0, "seed of the fault rates' randomness")
 	fs.IntVar(&c.MaxCalls, "max-calls", sandbox.DefaultMaxCalls, "calls kept for /_sandbox/calls")
 	fs.BoolVar(&o.log, "log", false, "print one line per call to stderr (never a key)")
-	if err := fs.Parse(args); err != nil {
+	cmdline.KeepGoFlagSyntax(cmd)
+	return cmd
+}
+
+// errHelp is parseFlags's answer to --help.
+var errHelp = errors.New("help requested")
+
+// parseFlags reads the command line and the environment into options, as
+// run does, without serving; the help goes to stderr.
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+	var o options
+	parsed := false
+	cmd := command(getenv, &o, func(options) error { parsed = true; return nil })
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	cmd.SetArgs(args)
+	cmd.SetOut(stderr)
+	cmd.SetErr(stderr)
+	if err := cmd.Execute(); err != nil {
 		return o, err
 	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if !parsed {
+		return o, errHelp
 	}
-	c.AccessKey = cmp.Or(c.AccessKey, getenv(envAccessKey))
-	c.SecretKey = cmp.Or(c.SecretKey, getenv(envSecretKey))
-	if plan != "" {
-		set := false
-		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "limit" })
-		n, ok := plans[strings.ToLower(plan)]
-		switch {
-		case set:
-			return o, errors.New("--plan and --limit conflict: give one")
-		case !ok:
-			return o, fmt.Errorf("--plan %q: want %s", plan, planNames)
-		}
-		c.Limit = n
-	}
-	if c.Limit == 0 {
-		return o, errors.New("--limit 0 would refuse every call: give a positive limit, or a negative one for none")
-	}
-	c.Faults.Scripts = sc
 	return o, nil
 }
 
 // run is lsq-sandbox: it serves until ctx is done, then shuts down and
-// returns the exit code (0, 1 on failure, 2 on a bad command line).
+// returns the exit code (0, 1 on failure, 2 on a bad command line). The
+// help goes to stderr, as package flag's did.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	o, err := parseFlags(args, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "lsq-sandbox:", err)
-		return 2
-	}
+	var o options
+	cmd := command(getenv, &o, func(o options) error { return serve(ctx, o, stdout, stderr) })
+	return cmdline.Execute(ctx, cmd, args, stderr, stderr, nil)
+}
+
+// serve serves the sandbox until ctx is done.
+func serve(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if o.log {
 		o.cfg.OnCall = callLogger(stderr)
 	}
 	sb, err := sandbox.New(o.cfg)
 	if err != nil {
-		fmt.Fprintln(stderr, "lsq-sandbox:", strings.ReplaceAll(err.Error(), "\n", "; "))
-		return 2
+		return cmdline.Exit(2, errors.New(strings.ReplaceAll(err.Error(), "\n", "; ")))
 	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
-		fmt.Fprintln(stderr, "lsq-sandbox:", err)
-		return 1
+		return cmdline.Exit(1, err)
 	}
 	addr := ln.Addr().String()
 	if !isLoopback(ln.Addr()) {
@@ -174,19 +206,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	go func() { served <- srv.Serve(ln) }()
 	select {
 	case err := <-served:
-		fmt.Fprintln(stderr, "lsq-sandbox:", err)
-		return 1
+		return cmdline.Exit(1, err)
 	case <-ctx.Done():
 	}
 	sb.Close() // release held and delayed calls, so that Shutdown does not wait for them
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		fmt.Fprintln(stderr, "lsq-sandbox: shutdown:", err)
-		return 1
+		return cmdline.Exit(1, fmt.Errorf("shutdown: %w", err))
 	}
 	fmt.Fprintln(stderr, "lsq-sandbox: stopped")
-	return 0
+	return nil
 }
 
 // limitText describes the server's limits, e.g. "limit 25/5s".

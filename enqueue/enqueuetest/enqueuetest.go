@@ -3,8 +3,8 @@
 // what was enqueued, in the manner of httptest.
 //
 // miniredis runs asynq's Lua scripts (through gopher-lua), so sending,
-// duplicates, scheduling, campaigns, Status, Cancel, Stats and the dead
-// letter calls all work on it. It is no worker: nothing is delivered, and a
+// duplicates, scheduling, campaigns and Status, and an Inspector's Cancel,
+// Stats and dead letter calls (NewInspector), all work on it. It is no worker: nothing is delivered, and a
 // task stays pending (or scheduled) until the test moves it, e.g. with an
 // asynq.Inspector on the same miniredis. Its TTLs follow the wall clock.
 package enqueuetest
@@ -37,6 +37,19 @@ func NewClient(tb testing.TB) (*enqueue.Client, *miniredis.Miniredis) {
 	}
 	tb.Cleanup(func() { _ = c.Close() })
 	return c, m
+}
+
+// NewInspector returns an Inspector on the miniredis of NewClient, closed
+// when the test ends: for tests of programs that cancel notifications or
+// handle dead letters.
+func NewInspector(tb testing.TB, m *miniredis.Miniredis) *enqueue.Inspector {
+	tb.Helper()
+	i, err := enqueue.NewInspector(tb.Context(), "redis://"+m.Addr()+"/0")
+	if err != nil {
+		tb.Fatalf("enqueuetest: %v", err)
+	}
+	tb.Cleanup(func() { _ = i.Close() })
+	return i
 }
 
 // Enqueued is a notification as Redis holds it.

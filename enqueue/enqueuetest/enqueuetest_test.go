@@ -51,6 +51,7 @@ func TestMiniredis(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	t.Cleanup(func() { _ = rdb.Close() })
 	insp := asynq.NewInspectorFromRedisClient(rdb)
+	ctl := enqueuetest.NewInspector(t, m)
 
 	res, err := c.SendSystem(ctx, system, enqueue.WithRef("a"))
 	if err != nil || res.Duplicate {
@@ -76,10 +77,10 @@ func TestMiniredis(t *testing.T) {
 		t.Errorf("campaign: %+v, %v", rep, err)
 	}
 
-	if err := c.Cancel(ctx, "default", "later"); err != nil {
+	if err := ctl.Cancel(ctx, "default", "later"); err != nil {
 		t.Errorf("cancel: %v", err)
 	}
-	st, err := c.Stats(ctx)
+	st, err := ctl.Stats(ctx)
 	if err != nil || st.Queues[0].Pending != 1 || st.Queues[1].Pending != 1 {
 		t.Errorf("stats: %+v, %v", st, err)
 	}
@@ -87,14 +88,14 @@ func TestMiniredis(t *testing.T) {
 	if err := insp.ArchiveTask("bulk", "default:c1"); err != nil {
 		t.Fatal(err)
 	}
-	if dl, err := c.DeadLetters(ctx, 0); err != nil || len(dl) != 1 || dl[0].ID != "default:c1" {
+	if dl, err := ctl.DeadLetters(ctx, 0); err != nil || len(dl) != 1 || dl[0].ID != "default:c1" {
 		t.Errorf("dead letters: %+v, %v", dl, err)
 	}
-	if n, err := c.ReplayDeadLetters(ctx, "default:c1"); n != 1 || err != nil {
+	if n, err := ctl.ReplayDeadLetters(ctx, "default:c1"); n != 1 || err != nil {
 		t.Errorf("replay: %d, %v", n, err)
 	}
 	_ = insp.ArchiveTask("bulk", "default:c1")
-	if n, err := c.PurgeAllDeadLetters(ctx); n != 1 || err != nil {
+	if n, err := ctl.PurgeAllDeadLetters(ctx); n != 1 || err != nil {
 		t.Errorf("purge all: %d, %v", n, err)
 	}
 	enqueuetest.RequireNotEnqueued(t, c, "default", "c1")

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,65 +12,58 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lsqdispatch/lsqdispatch/internal/cmdline"
 )
 
-const usage = `notifybench measures lsqdispatch against its baselines and writes a Markdown table.
-
-Usage:
-  notifybench [--quick] [--out FILE.md] [--json FILE] [--only IDS] [--timeout D] [--strict]
-
-  --quick    tiny sizes and scaled windows, under a minute: a smoke test; targets are not asserted
-  --out      also write the Markdown table to FILE.md (stdout always gets it)
-  --json     write the figures as JSON to FILE
-  --only     run only these scenarios, comma-separated: %s
-  --timeout  bound the whole run (default 2m quick, 60m full)
-  --strict   exit 3 when a target is missed (full mode only)
-  -v         log progress to stderr
-  --window   the scaled window of scenarios 1, 2 and 8 (default 1s; LeadSquared's is 5s)
-  --margin   LSQ_RATE_MARGIN in those scenarios (default: the window / 50, as 100ms is of 5s)
-  --profile  write each worker process's CPU profile into this directory
-  --keep     keep the temp dir (worker logs, each run's calls as calls.json) and print its path
+// Main runs notifybench with args (without the program name) and returns
+// its exit code. Its help goes to stderr, as before.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == workerArg {
+		return runWorker(args[1:], stderr)
+	}
+	var o options
+	var only string
+	cmd := &cobra.Command{
+		Use:   "notifybench [flags]",
+		Short: "Measure lsqdispatch against its baselines",
+		Long: `notifybench measures lsqdispatch against its baselines and writes a Markdown table.
 
 It starts its own redis-server (a free loopback port, no persistence) and
 LeadSquared sandbox, and re-executes itself for worker processes; it stops
 them all at exit, also on Ctrl-C. It never uses REDIS_URL or a shared Redis.
 
 Exit codes: 0 done; 1 the harness failed (a scenario could not run); 2 usage;
-3 a target was missed under --strict.
-`
+3 a target was missed under --strict.` + cmdline.Environment(),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unexpected arguments %q", args)
+			}
+			return nil
+		},
+		RunE: func(*cobra.Command, []string) error { return cmdline.Exit(run(o, only, args, stdout, stderr), nil) },
+	}
+	fs := cmd.Flags()
+	fs.BoolVar(&o.quick, "quick", false, "tiny sizes and scaled windows, under a minute: a smoke test; targets are not asserted")
+	fs.StringVar(&o.out, "out", "", "also write the Markdown table to `FILE.md` (stdout always gets it)")
+	fs.StringVar(&o.json, "json", "", "write the figures as JSON to `FILE`")
+	fs.StringVar(&only, "only", "", "run only these scenarios, comma-separated: "+strings.Join(scenarioIDs(), ","))
+	fs.DurationVar(&o.timeout, "timeout", 0, "bound the whole run (default 2m quick, 60m full)")
+	fs.BoolVar(&o.strict, "strict", false, "exit 3 when a target is missed (full mode only)")
+	fs.BoolVarP(&o.verbose, "v", "v", false, "log progress to stderr")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (worker logs, each run's calls as calls.json) and print its path")
+	fs.StringVar(&o.profile, "profile", "", "write each worker process's CPU profile into this `directory`")
+	fs.DurationVar(&o.window, "window", 0, "the scaled window of scenarios 1, 2 and 8 (default 1s; LeadSquared's is 5s)")
+	fs.DurationVar(&o.margin, "margin", 0, "LSQ_RATE_MARGIN in those scenarios (default: the window / 50, as 100ms is of 5s)")
+	cmdline.KeepGoFlagSyntax(cmd)
+	return cmdline.Execute(context.Background(), cmd, args, stderr, stderr, nil)
+}
 
-// Main runs notifybench with args (without the program name) and returns
-// its exit code.
-func Main(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == workerArg {
-		return runWorker(args[1:], stderr)
-	}
-	fs := flag.NewFlagSet("notifybench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintf(stderr, usage, strings.Join(scenarioIDs(), ",")) }
-	var o options
-	var only string
-	fs.BoolVar(&o.quick, "quick", false, "")
-	fs.StringVar(&o.out, "out", "", "")
-	fs.StringVar(&o.json, "json", "", "")
-	fs.StringVar(&only, "only", "", "")
-	fs.DurationVar(&o.timeout, "timeout", 0, "")
-	fs.BoolVar(&o.strict, "strict", false, "")
-	fs.BoolVar(&o.verbose, "v", false, "")
-	fs.BoolVar(&o.keep, "keep", false, "")
-	fs.StringVar(&o.profile, "profile", "", "")
-	fs.DurationVar(&o.window, "window", 0, "")
-	fs.DurationVar(&o.margin, "margin", 0, "")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "notifybench: unexpected arguments %q\n", fs.Args())
-		return 2
-	}
+// run is notifybench once its flags are read; args are the command line,
+// for the report.
+func run(o options, only string, args []string, stdout, stderr io.Writer) int {
 	if only != "" {
 		o.only = map[string]bool{}
 		known := map[string]bool{}

@@ -15,7 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lsqdispatch/lsqdispatch/enqueue"
-	"github.com/lsqdispatch/lsqdispatch/internal/config"
+	"github.com/lsqdispatch/lsqdispatch/internal/cmdline"
+	"github.com/lsqdispatch/lsqdispatch/internal/redisconn"
 )
 
 // Exit codes: the external contract.
@@ -59,6 +60,9 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
+// ExitCode is the code cmdline.Execute exits with.
+func (e *exitError) ExitCode() int { return e.code }
+
 func invalid(format string, args ...any) error {
 	return &exitError{ExitInvalid, fmt.Errorf(format, args...)}
 }
@@ -70,32 +74,21 @@ func failed(err error) error { return &exitError{ExitError, err} }
 func Run(ctx context.Context, args []string, env Env) int {
 	a := &app{env: env}
 	root := a.root()
-	root.SetArgs(args)
 	root.SetIn(env.Stdin)
-	root.SetOut(env.Stdout)
-	root.SetErr(env.Stderr)
-	cmd, err := root.ExecuteContextC(ctx)
+	code := cmdline.Execute(ctx, root, args, env.Stdout, env.Stderr, a.redact)
 	if a.client != nil {
 		_ = a.client.Close()
 	}
-	if err == nil {
-		return ExitOK
+	if a.inspector != nil {
+		_ = a.inspector.Close()
 	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		if msg := ee.Error(); msg != "" {
-			fmt.Fprintln(env.Stderr, "notifyctl: "+a.redact(msg))
-		}
-		return ee.code
-	}
-	// Anything else is cobra's: a usage error.
-	fmt.Fprintf(env.Stderr, "notifyctl: %s\nRun '%s --help' for usage.\n", a.redact(err.Error()), cmd.CommandPath())
-	return ExitError
+	return code
 }
 
 type app struct {
-	env    Env
-	client *enqueue.Client
+	env       Env
+	client    *enqueue.Client    // send, campaign, status
+	inspector *enqueue.Inspector // cancel, stats, dlq
 }
 
 func (a *app) root() *cobra.Command {
@@ -107,7 +100,7 @@ and inspects them. It needs REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379/0.
 
 Exit codes: 0 done (a duplicate ref is reported and is not an error);
 1 invalid input (each problem printed), an unknown ref, or a notification
-that cannot be cancelled; 2 usage, configuration or Redis error.`,
+that cannot be cancelled; 2 usage, configuration or Redis error.` + cmdline.Environment(redisconn.EnvURL),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Args:          cobra.NoArgs,
@@ -121,11 +114,20 @@ that cannot be cancelled; 2 usage, configuration or Redis error.`,
 	return root
 }
 
+// redisURL reads REDIS_URL.
+func (a *app) redisURL() (string, error) {
+	u := a.env.Getenv(redisconn.EnvURL)
+	if strings.TrimSpace(u) == "" {
+		return "", failed(fmt.Errorf("%s is not set: set it to your Redis, e.g. %s=redis://127.0.0.1:6379/0", redisconn.EnvURL, redisconn.EnvURL))
+	}
+	return u, nil
+}
+
 // connect opens the client on REDIS_URL.
 func (a *app) connect(ctx context.Context) (*enqueue.Client, error) {
-	u := a.env.Getenv(config.EnvRedisURL)
-	if strings.TrimSpace(u) == "" {
-		return nil, failed(fmt.Errorf("%s is not set: set it to your Redis, e.g. %s=redis://127.0.0.1:6379/0", config.EnvRedisURL, config.EnvRedisURL))
+	u, err := a.redisURL()
+	if err != nil {
+		return nil, err
 	}
 	c, err := enqueue.New(ctx, u)
 	if err != nil {
@@ -135,9 +137,23 @@ func (a *app) connect(ctx context.Context) (*enqueue.Client, error) {
 	return c, nil
 }
 
+// control opens the inspector on REDIS_URL.
+func (a *app) control(ctx context.Context) (*enqueue.Inspector, error) {
+	u, err := a.redisURL()
+	if err != nil {
+		return nil, err
+	}
+	c, err := enqueue.NewInspector(ctx, u)
+	if err != nil {
+		return nil, failed(err)
+	}
+	a.inspector = c
+	return c, nil
+}
+
 // redact hides REDIS_URL's password, should any message repeat it.
 func (a *app) redact(msg string) string {
-	u, err := url.Parse(a.env.Getenv(config.EnvRedisURL))
+	u, err := url.Parse(a.env.Getenv(redisconn.EnvURL))
 	if err != nil || u.User == nil {
 		return msg
 	}

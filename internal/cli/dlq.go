@@ -35,9 +35,9 @@ task IDs, ACCOUNT:REF, as dlq list shows them.`,
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(a.dlqListCmd(), a.dlqActionCmd("replay", "Send dead letters again", "replayed",
-		(*enqueue.Client).ReplayDeadLetters, (*enqueue.Client).ReplayAllDeadLetters),
+		(*enqueue.Inspector).ReplayDeadLetters, (*enqueue.Inspector).ReplayAllDeadLetters),
 		a.dlqActionCmd("purge", "Delete dead letters and free their refs", "purged",
-			(*enqueue.Client).PurgeDeadLetters, (*enqueue.Client).PurgeAllDeadLetters))
+			(*enqueue.Inspector).PurgeDeadLetters, (*enqueue.Inspector).PurgeAllDeadLetters))
 	return cmd
 }
 
@@ -49,7 +49,7 @@ func (a *app) dlqListCmd() *cobra.Command {
 		Short: "List dead letters, the most recent first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.connect(cmd.Context())
+			c, err := a.control(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -85,8 +85,8 @@ func (a *app) dlqListCmd() *cobra.Command {
 }
 
 type (
-	dlqByID func(*enqueue.Client, context.Context, ...string) (int, error)
-	dlqAll  func(*enqueue.Client, context.Context) (int, error)
+	dlqByID func(*enqueue.Inspector, context.Context, ...string) (int, error)
+	dlqAll  func(*enqueue.Inspector, context.Context) (int, error)
 )
 
 func (a *app) dlqActionCmd(verb, short, done string, byID dlqByID, all dlqAll) *cobra.Command {
@@ -101,7 +101,7 @@ func (a *app) dlqActionCmd(verb, short, done string, byID dlqByID, all dlqAll) *
 			case !every && len(ids) == 0:
 				return fmt.Errorf("give the IDs to %s (see dlq list), or --all", verb)
 			}
-			c, err := a.connect(cmd.Context())
+			c, err := a.control(cmd.Context())
 			if err != nil {
 				return err
 			}

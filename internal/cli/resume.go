@@ -25,7 +25,7 @@ check (within its probe interval, 30 s); a fault still there halts again.`,
 			if kind != "" && kind != string(tasks.KindSystem) && kind != string(tasks.KindPush) {
 				return fmt.Errorf("--kind %q: want system or push", kind)
 			}
-			c, err := a.connect(cmd.Context())
+			c, err := a.control(cmd.Context())
 			if err != nil {
 				return err
 			}

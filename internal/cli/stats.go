@@ -48,7 +48,7 @@ func (a *app) statsCmd() *cobra.Command {
 		Short: "Show the queues by state and the halted accounts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.connect(cmd.Context())
+			c, err := a.control(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -117,7 +117,7 @@ archived): its task and its ref go, so the ref may be used again. A
 notification being sent now, one already sent, or an unknown ref exits 1.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect(cmd.Context())
+			c, err := a.control(cmd.Context())
 			if err != nil {
 				return err
 			}

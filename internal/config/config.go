@@ -284,19 +284,21 @@ func (p *parser) policy(rate, margin, daily, reserve, prefix string) worker.Poli
 	return pol
 }
 
-// Plans maps LeadSquared's plan names to their limits per 5 seconds.
-var Plans = map[string]int{"lite": 2, "pro": 5, "super": 10, "basic": 10, "standard": 15, "enterprise": 25}
-
-// ParseRate parses "N/duration" (25/5s, 10/1s, 100/1m) or a plan name.
+// ParseRate parses "N/duration" (25/5s, 10/1s, 100/1m) or a plan name
+// (leadsquared.Plans).
 func ParseRate(s string) (worker.Rate, error) {
 	s = strings.TrimSpace(s)
-	if n, ok := Plans[strings.ToLower(s)]; ok {
-		return worker.Rate{Calls: n, Window: 5 * time.Second}, nil
+	if l, ok := leadsquared.PlanLimit(s); ok {
+		return l, nil
 	}
 	calls, window, ok := strings.Cut(s, "/")
 	n, err := strconv.Atoi(strings.TrimSpace(calls))
 	if !ok || err != nil || n < 1 {
-		return worker.Rate{}, fmt.Errorf("%q is not N/duration (e.g. 25/5s) or a plan (lite, pro, super, basic, standard, enterprise)", s)
+		var names []string
+		for _, p := range leadsquared.Plans() {
+			names = append(names, p.Name)
+		}
+		return worker.Rate{}, fmt.Errorf("%q is not N/duration (e.g. 25/5s) or a plan (%s)", s, strings.Join(names, ", "))
 	}
 	window = strings.TrimSpace(window)
 	if window != "" && (window[0] < '0' || window[0] > '9') {

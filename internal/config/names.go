@@ -2,9 +2,11 @@
 // accounts file, fills defaults and validates it.
 package config
 
+import "github.com/lsqdispatch/lsqdispatch/internal/redisconn"
+
 // Environment variable names: the external contract.
 const (
-	EnvRedisURL               = "REDIS_URL"
+	EnvRedisURL               = redisconn.EnvURL
 	EnvAccessKey              = "LSQ_ACCESS_KEY"
 	EnvSecretKey              = "LSQ_SECRET_KEY"
 	EnvRegion                 = "LSQ_REGION"

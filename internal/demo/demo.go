@@ -107,6 +107,7 @@ type Demo struct {
 	lsqURL   string
 	pools    []*notifyd.Process
 	client   *enqueue.Client
+	queues   *enqueue.Inspector // the progress's queue sizes
 	logFile  *os.File
 	logPath  string
 	calls    *callLog
@@ -192,6 +193,9 @@ func Start(ctx context.Context, o Options) (_ *Demo, err error) {
 	if d.client, err = enqueue.New(ctx, redisURL); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
+	if d.queues, err = enqueue.NewInspector(ctx, redisURL); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
 	return d, nil
 }
 
@@ -218,6 +222,9 @@ func (d *Demo) Close() {
 		wg.Wait()
 		if d.client != nil {
 			_ = d.client.Close()
+		}
+		if d.queues != nil {
+			_ = d.queues.Close()
 		}
 		if d.sandbox != nil {
 			d.sandbox.Close()

@@ -103,7 +103,7 @@ func (d *Demo) drain(ctx context.Context, start time.Time, total int, txDone <-c
 	)
 	for {
 		now := time.Now()
-		st, err := d.client.Stats(ctx)
+		st, err := d.queues.Stats(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return p, ctx.Err()

@@ -83,6 +83,7 @@ type stack struct {
 	sandbox *proc
 	workers []*notifyd
 	enq     *enqueue.Client
+	ctl     *enqueue.Inspector
 	insp    *asynq.Inspector
 }
 
@@ -115,8 +116,11 @@ func startStack(t *testing.T, cfg stackConfig) *stack {
 	if s.enq, err = enqueue.New(ctx, s.redis.URL); err != nil {
 		t.Fatalf("enqueue.New: %v", err)
 	}
+	if s.ctl, err = enqueue.NewInspector(ctx, s.redis.URL); err != nil {
+		t.Fatalf("enqueue.NewInspector: %v", err)
+	}
 	s.insp = asynq.NewInspector(asynq.RedisClientOpt{Addr: s.redis.Addr})
-	t.Cleanup(func() { _ = s.enq.Close(); _ = s.insp.Close() })
+	t.Cleanup(func() { _ = s.enq.Close(); _ = s.ctl.Close(); _ = s.insp.Close() })
 	return s
 }
 
@@ -311,7 +315,7 @@ func (s *stack) waitCount(t *testing.T, n int, timeout time.Duration) {
 // deadRefs returns the refs of the dead letters.
 func (s *stack) deadRefs(t *testing.T) []string {
 	t.Helper()
-	dead, err := s.enq.DeadLetters(context.Background(), 1000)
+	dead, err := s.ctl.DeadLetters(context.Background(), 1000)
 	if err != nil {
 		t.Fatalf("dead letters: %v", err)
 	}

@@ -17,46 +17,65 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
 
+	"github.com/lsqdispatch/lsqdispatch/internal/cmdline"
 	"github.com/lsqdispatch/lsqdispatch/internal/config"
 	"github.com/lsqdispatch/lsqdispatch/internal/redisconn"
 	"github.com/lsqdispatch/lsqdispatch/worker"
 )
 
-const usage = `notifyd delivers LeadSquared notifications from Redis under one global rate limit.
-
-Usage:
-  notifyd          run the workers (configuration from the environment; see README)
-  notifyd check    verify Redis, the keys and the region of every account, then exit
-  notifyd demo     run a self-contained demo (embedded Redis and LeadSquared sandbox)
-  notifyd version  print the version
-
-Exit codes: 0 done, 2 configuration or Redis error.
-`
-
-// Commands maps sub-commands to their implementations; demo registers itself.
-var Commands = map[string]func(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) int{}
+// Commands are the sub-commands other packages add to notifyd (demo adds
+// itself): each builds its command for one run, with the run's environment
+// and streams.
+var Commands []func(getenv config.Getenv, stdout, stderr io.Writer) *cobra.Command
 
 // Run runs notifyd with args (without the program name) and returns the exit code.
 func Run(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		return serve(ctx, getenv, stderr)
+	return cmdline.Execute(ctx, Command(getenv, stdout, stderr), args, stdout, stderr, nil)
+}
+
+// Command is notifyd's command line: the workers, check, version and the
+// commands of Commands.
+func Command(getenv config.Getenv, stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "notifyd",
+		Short: "Deliver LeadSquared notifications from Redis under one global rate limit",
+		Long: `notifyd delivers LeadSquared notifications from Redis under one global rate limit.
+Without a command it runs the workers, configured from the environment (see
+the README's Configuration).
+
+Exit codes: 0 done, 2 configuration or Redis error.` + cmdline.Environment(config.EnvVars...),
+		Version: Version(),
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmdline.Exit(serve(cmd.Context(), getenv, stderr), nil)
+		},
 	}
-	switch args[0] {
-	case "check":
-		return check(ctx, getenv, stdout, stderr)
-	case "version", "--version":
-		fmt.Fprintln(stdout, "notifyd", Version())
-		return 0
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
+	root.SetVersionTemplate("notifyd {{.Version}}\n")
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.AddCommand(&cobra.Command{
+		Use:   "check",
+		Short: "Verify Redis, the keys and the region of every account, then exit",
+		Long: `check verifies Redis and, for every account, that LeadSquared accepts the keys
+and that the region matches the keys' host, printing one line each.
+
+Exit codes: 0 all good, 2 a check failed.` + cmdline.Environment(config.EnvVars...),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmdline.Exit(check(cmd.Context(), getenv, stdout, stderr), nil)
+		},
+	}, &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run:   func(*cobra.Command, []string) { fmt.Fprintln(stdout, "notifyd", Version()) },
+	})
+	for _, c := range Commands {
+		root.AddCommand(c(getenv, stdout, stderr))
 	}
-	if cmd, ok := Commands[args[0]]; ok {
-		return cmd(ctx, args[1:], getenv, stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "notifyd: unknown command %q\n\n%s", args[0], usage)
-	return 2
+	cmdline.KeepGoFlagSyntax(root)
+	return root
 }
 
 // Version is the build's version (set with -ldflags on leadsquared.Version).

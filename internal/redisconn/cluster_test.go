@@ -50,7 +50,7 @@ func TestCluster_Drain(t *testing.T) {
 		cl.NodeOf("asynq:queues").Addr, cl.NodeOf(keys.Slots(tasks.DefaultAccount)).Addr)
 	var dl []enqueue.DeadLetter
 	testutil.Eventually(t, 10*time.Second, func() bool {
-		dl, _ = b.client.DeadLetters(ctx, 0)
+		dl, _ = b.control.DeadLetters(ctx, 0)
 		return len(dl) == 1
 	}, "dead letters: %+v", dl)
 	if dl[0].Ref != "cluster-7" {
@@ -64,7 +64,7 @@ func TestCluster_Drain(t *testing.T) {
 	if err != nil || !res.Duplicate {
 		t.Errorf("a delivered ref sent again: %+v, %v; want a duplicate", res, err)
 	}
-	stats, err := b.client.Stats(ctx)
+	stats, err := b.control.Stats(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestCluster_Drain(t *testing.T) {
 			t.Errorf("bulk lane: %+v", q)
 		}
 	}
-	if purged, err := b.client.PurgeAllDeadLetters(ctx); err != nil || purged != 1 {
+	if purged, err := b.control.PurgeAllDeadLetters(ctx); err != nil || purged != 1 {
 		t.Errorf("purge: %d, %v", purged, err)
 	}
 }

@@ -5,6 +5,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// EnvURL is the environment variable every binary reads its Redis URL
+// from: notifyd's configuration and notifyctl share the name here, in a
+// package both link anyway.
+const EnvURL = "REDIS_URL"
+
 // Kind is the kind of Redis deployment a URL names.
 type Kind int
 

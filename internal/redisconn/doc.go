@@ -37,7 +37,8 @@
 //	tls_cert=/path/c.pem   client certificate (PEM), for servers with tls-auth-clients yes;
 //	tls_key=/path/k.pem    its private key; both or neither
 //	tls_server_name=NAME   the name the server certificates must carry (default: each host's name)
-//	dial_timeout=5s        go-redis's timeouts; a plain number is seconds
+//	dial_timeout=5s        go-redis's timeouts, read by go-redis's ParseURL: a plain
+//	                       number is seconds, and 0 or less means no timeout
 //	read_timeout=3s
 //	write_timeout=3s
 //	pool_size=N            connections per node (default: 10 per CPU)

@@ -37,6 +37,7 @@ type drainBundle struct {
 	sandbox *sandbox.Server
 	sbURL   string
 	client  *enqueue.Client
+	control *enqueue.Inspector
 }
 
 // setupDrain parses url, connects the enqueue client through it and starts
@@ -61,7 +62,12 @@ func setupDrain(t *testing.T, url string, faults ...sandbox.Script) *drainBundle
 		t.Fatalf("enqueue.New(%s): %v", conn, err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	return &drainBundle{conn: conn, sandbox: sb, sbURL: hs.URL, client: c}
+	ctl, err := enqueue.NewInspector(ctx, url)
+	if err != nil {
+		t.Fatalf("enqueue.NewInspector(%s): %v", conn, err)
+	}
+	t.Cleanup(func() { _ = ctl.Close() })
+	return &drainBundle{conn: conn, sandbox: sb, sbURL: hs.URL, client: c, control: ctl}
 }
 
 // startWorker starts one worker server (one notifyd process's workers)

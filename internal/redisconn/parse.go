@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,14 +33,23 @@ const (
 
 const forms = "redis://[user:password@]host:port/db, rediss://…, redis-sentinel://host:port[,host:port…]/db?master=NAME or redis-cluster://host:port[,host:port…]"
 
-// options per scheme (besides the common ones).
+// Query options: go-redis's ParseURL reads goRedisOptions; this package
+// reads the TLS and Sentinel ones, which go-redis's URLs do not have, and
+// refuses every other name.
 var (
-	commonOptions   = []string{"tls", "tls_ca", "tls_cert", "tls_key", "tls_server_name", "dial_timeout", "read_timeout", "write_timeout", "pool_size", "max_retries", "client_name"}
+	goRedisOptions  = []string{"dial_timeout", "read_timeout", "write_timeout", "pool_size", "max_retries", "client_name"}
+	tlsOptions      = []string{"tls", "tls_ca", "tls_cert", "tls_key", "tls_server_name"}
 	sentinelOptions = []string{"master", "sentinel_auth"}
 )
 
 // Parse parses a Redis URL (see the package documentation for the forms and
 // options). Its error never contains the URL's password.
+//
+// This package takes the URL apart, checks it and says in words what is
+// wrong (a host list, IPv6 in brackets, a password where a port should be),
+// which go-redis's parsers do not; go-redis's ParseURL then reads the
+// credentials, the database and its options; the kind, the Sentinel
+// options and TLS are this package's.
 func Parse(rawURL string) (Conn, error) {
 	p, err := split(rawURL)
 	if err != nil {
@@ -47,14 +57,15 @@ func Parse(rawURL string) (Conn, error) {
 	}
 	c := Conn{Kind: p.kind, secrets: p.secrets(), redacted: p.redacted()}
 	fail := func(format string, args ...any) (Conn, error) {
-		// Scrubbed too, should an option's value repeat the password.
+		// Scrubbed, since go-redis's errors repeat an option's value,
+		// which may be the password.
 		return Conn{}, errors.New(c.scrub(fmt.Sprintf("Redis URL %s: "+format, append([]any{c.redacted}, args...)...)))
 	}
-	o := &redis.UniversalOptions{Username: p.user, Password: p.password}
 	defPort := DefaultPort
 	if p.kind == Sentinel {
 		defPort = DefaultSentinelPort
 	}
+	var addrs []string
 	for _, h := range p.hosts {
 		addr, err := hostPort(h, defPort)
 		if err != nil {
@@ -62,25 +73,28 @@ func Parse(rawURL string) (Conn, error) {
 			// where the port should be (redis://host:password).
 			return Conn{}, fmt.Errorf("the Redis URL (not shown: it may hold a password) does not parse: %v; want %s", err, forms)
 		}
-		o.Addrs = append(o.Addrs, addr)
+		addrs = append(addrs, addr)
 	}
 	switch {
-	case len(o.Addrs) == 0:
+	case len(addrs) == 0:
 		return fail("no host; want %s", forms)
-	case len(o.Addrs) > 1 && p.kind == Single:
+	case len(addrs) > 1 && p.kind == Single:
 		return fail("%s:// names one server; for several, use redis-cluster:// (Redis Cluster) or redis-sentinel:// (Sentinel)", p.scheme)
 	}
-	if o.DB, err = database(p.path); err != nil {
+	if db := strings.Trim(p.path, "/"); db != "" {
+		// go-redis takes a negative number, and its error says less.
+		if n, err := strconv.Atoi(db); err != nil || n < 0 {
+			return fail("path %q: want /N, the database number", clip(p.path))
+		}
+	}
+	if err := checkQuery(p); err != nil {
 		return fail("%v", err)
 	}
-	if p.kind == Cluster && o.DB != 0 {
-		return fail("a Redis Cluster has only database 0, not %d", o.DB)
+	o, err := goRedisParse(p, addrs)
+	if err != nil {
+		return fail("%v", err)
 	}
-	if p.kind == Cluster {
-		// One seed address is enough: the client discovers the others.
-		o.IsClusterMode = true
-	}
-	if err := applyQuery(o, p); err != nil {
+	if err := applyOwnOptions(o, p); err != nil {
 		return fail("%v", err)
 	}
 	c.Universal = o
@@ -242,29 +256,17 @@ func hostPort(h, defPort string) (string, error) {
 	return net.JoinHostPort(host, port), nil
 }
 
-// database reads the path: "", "/" or "/N".
-func database(path string) (int, error) {
-	s := strings.Trim(path, "/")
-	if s == "" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("path %q: want /N, the database number", clip(path))
-	}
-	return n, nil
-}
-
-// applyQuery applies the query options to o.
-func applyQuery(o *redis.UniversalOptions, p *parsed) error {
+// checkQuery refuses unknown and repeated options and the values go-redis
+// accepts but that make no sense here.
+func checkQuery(p *parsed) error {
 	q := p.query
-	allowed := append([]string(nil), commonOptions...)
+	allowed := slices.Concat(tlsOptions, goRedisOptions)
 	if p.kind == Sentinel {
 		allowed = append(allowed, sentinelOptions...)
 	}
 	var errs []error
 	for k, vs := range q {
-		if !contains(allowed, k) {
+		if !slices.Contains(allowed, k) {
 			errs = append(errs, fmt.Errorf("unknown option %q (known: %s)", clip(k), strings.Join(allowed, ", ")))
 		} else if len(vs) > 1 {
 			errs = append(errs, fmt.Errorf("option %s is given %d times", k, len(vs)))
@@ -273,32 +275,57 @@ func applyQuery(o *redis.UniversalOptions, p *parsed) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	duration := func(name string, dst *time.Duration) {
-		v := q.Get(name)
-		if v == "" {
-			return
+	// go-redis reads 0 as its default pool and any negative retry count as
+	// none; its own errors say less (and a duration's repeats the value).
+	for name, least := range map[string]int{"pool_size": 1, "max_retries": -1} {
+		if v := q.Get(name); v != "" {
+			if n, err := strconv.Atoi(v); err != nil || n < least {
+				errs = append(errs, fmt.Errorf("option %s=%q: want a whole number of at least %d", name, clip(v), least))
+			}
 		}
-		if n, err := strconv.Atoi(v); err == nil {
-			*dst = time.Duration(n) * time.Second
-			return
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("option %s=%q: want a duration such as 5s", name, clip(v)))
-		}
-		*dst = d
 	}
-	integer := func(name string, dst *int, least int) {
-		v := q.Get(name)
-		if v == "" {
-			return
+	for _, name := range []string{"dial_timeout", "read_timeout", "write_timeout"} {
+		if v := q.Get(name); v != "" {
+			if _, err := strconv.Atoi(v); err != nil {
+				if _, err := time.ParseDuration(v); err != nil {
+					errs = append(errs, fmt.Errorf("option %s=%q: want a duration such as 5s", name, clip(v)))
+				}
+			}
 		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < least {
-			errs = append(errs, fmt.Errorf("option %s=%q: want a whole number of at least %d", name, clip(v), least))
-		}
-		*dst = n
 	}
+	return errors.Join(errs...)
+}
+
+// goRedisParse has go-redis's ParseURL read what the three forms share (the
+// credentials, the database, go-redis's options) from the URL rewritten with
+// one host: go-redis's cluster and failover URLs differ from these forms
+// (more hosts as addr=, the Sentinels' credentials in the userinfo, no
+// database for a cluster), so the kind's own settings are applyOwnOptions's.
+func goRedisParse(p *parsed, addrs []string) (*redis.UniversalOptions, error) {
+	q := url.Values{}
+	for _, k := range goRedisOptions {
+		if p.query.Has(k) {
+			q.Set(k, p.query.Get(k))
+		}
+	}
+	u := url.URL{Scheme: SchemeRedis, Host: addrs[0], Path: p.path, RawQuery: q.Encode()}
+	if p.hasPassword {
+		u.User = url.UserPassword(p.user, p.password)
+	}
+	o, err := redis.ParseURL(u.String())
+	if err != nil {
+		return nil, err
+	}
+	return &redis.UniversalOptions{Addrs: addrs, DB: o.DB, Username: o.Username, Password: o.Password,
+		ClientName: o.ClientName, MaxRetries: o.MaxRetries, PoolSize: o.PoolSize,
+		DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout}, nil
+}
+
+// applyOwnOptions applies what go-redis's URLs lack: the kind, the
+// Sentinel's master and credentials, and TLS.
+func applyOwnOptions(o *redis.UniversalOptions, p *parsed) error {
+	q := p.query
+	var errs []error
 	boolean := func(name string) bool {
 		v := q.Get(name)
 		if v == "" {
@@ -310,13 +337,6 @@ func applyQuery(o *redis.UniversalOptions, p *parsed) error {
 		}
 		return b
 	}
-	duration("dial_timeout", &o.DialTimeout)
-	duration("read_timeout", &o.ReadTimeout)
-	duration("write_timeout", &o.WriteTimeout)
-	integer("pool_size", &o.PoolSize, 1)
-	integer("max_retries", &o.MaxRetries, -1)
-	o.ClientName = q.Get("client_name")
-
 	useTLS := p.scheme == SchemeRediss
 	if q.Has("tls") {
 		on := boolean("tls")
@@ -328,7 +348,14 @@ func applyQuery(o *redis.UniversalOptions, p *parsed) error {
 		}
 		useTLS = useTLS || on
 	}
-	if p.kind == Sentinel {
+	switch p.kind {
+	case Cluster:
+		if o.DB != 0 {
+			errs = append(errs, fmt.Errorf("a Redis Cluster has only database 0, not %d", o.DB))
+		}
+		// One seed address is enough: the client discovers the others.
+		o.IsClusterMode = true
+	case Sentinel:
 		o.MasterName = q.Get("master")
 		if o.MasterName == "" {
 			errs = append(errs, errors.New("option master is required: the name of the master the Sentinels monitor (?master=mymaster)"))
@@ -386,13 +413,4 @@ func tlsConfig(q url.Values, on bool) (*tls.Config, error) {
 		cfg.Certificates = []tls.Certificate{pair}
 	}
 	return cfg, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

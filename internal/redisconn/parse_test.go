@@ -67,6 +67,8 @@ func TestParse_Forms(t *testing.T) {
 			want: redis.UniversalOptions{Addrs: []string{"h:6379"}, DialTimeout: 2 * time.Second, ReadTimeout: 500 * time.Millisecond,
 				WriteTimeout: time.Second, PoolSize: 5, MaxRetries: -1, ClientName: "lsqd"},
 			redacted: "redis://h?dial_timeout=2&read_timeout=500ms&write_timeout=1s&pool_size=5&max_retries=-1&client_name=lsqd"},
+		{name: "NoTimeout", url: "redis://h?read_timeout=0", kind: redisconn.Single, // go-redis's reading
+			want: redis.UniversalOptions{Addrs: []string{"h:6379"}, ReadTimeout: -1}, redacted: "redis://h?read_timeout=0"},
 		{name: "SchemeCase", url: "REDIS://h", kind: redisconn.Single,
 			want: redis.UniversalOptions{Addrs: []string{"h:6379"}}, redacted: "redis://h"},
 	}
