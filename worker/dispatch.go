@@ -162,3 +162,13 @@ func (d *dispatcher) wake(ctx context.Context, account string) {
 	}
 	_ = wakeScript.Run(ctx, d.rdb, []string{keys.DispatchDue}, account).Err()
 }
+
+// ReleaseAll moves every bulk task waiting in a group to the bulk queue at
+// once, oldest group first, and returns how many it moved: what the FIFO
+// scheduler does each tick. It serves a process that drains the bulk queue
+// with a plain asynq server instead of notifyd (the benchmarks' baselines),
+// whose tasks would otherwise wait in their groups for a scheduler.
+func ReleaseAll(ctx context.Context, rdb redis.Cmdable) (int, error) {
+	since := strconv.FormatInt(time.Now().UnixNano(), 10)
+	return flushScript.Run(ctx, rdb, []string{asynqGroups, asynqPending}, asynqTaskPrefix, asynqGroupKeys, since).Int()
+}
