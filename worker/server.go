@@ -42,6 +42,9 @@ type Config struct {
 	ForwardInterval time.Duration
 	// Backoff is the retry schedule of transient failures.
 	Backoff Backoff
+	// DeadLetterSweepInterval is how often one process checks the
+	// dead-letter records against asynq's archive (default 1m).
+	DeadLetterSweepInterval time.Duration
 	// ResendUnconfirmed retries a notification whose 2xx answer is not
 	// LeadSquared's (a proxy rewrote it, it was cut short) as a transient
 	// failure, at the risk of delivering it twice. Default false: it is
@@ -60,6 +63,7 @@ type Server struct {
 	handler *handler
 	halts   *halts
 	kinds   *kindHalts
+	dead    *deadLetters
 	refs    *retention
 	stop    chan struct{}
 	cancel  context.CancelFunc
@@ -74,6 +78,7 @@ func New(cfg Config) (*Server, error) {
 	cfg.ProbeInterval = cmp.Or(cfg.ProbeInterval, 30*time.Second)
 	cfg.TaskCheckInterval = cmp.Or(cfg.TaskCheckInterval, 150*time.Millisecond)
 	cfg.ForwardInterval = cmp.Or(cfg.ForwardInterval, time.Second)
+	cfg.DeadLetterSweepInterval = cmp.Or(cfg.DeadLetterSweepInterval, time.Minute)
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
@@ -99,8 +104,9 @@ func New(cfg Config) (*Server, error) {
 	s.refs = newRetention(cfg.Redis, cfg.Logger)
 	s.halts = &halts{rdb: cfg.Redis, log: cfg.Logger, metrics: cfg.Metrics, accounts: accounts,
 		limiter: limiter, interval: cfg.ProbeInterval, halted: map[string]string{}}
+	s.dead = &deadLetters{rdb: cfg.Redis, log: cfg.Logger, interval: cfg.DeadLetterSweepInterval, now: time.Now}
 	s.kinds = newKindHalts(cfg.Redis, cfg.Logger, cfg.Metrics, accounts, limiter, cfg.ProbeInterval)
-	s.handler = &handler{accounts: accounts, limiter: limiter, refs: s.refs, halts: s.halts, kinds: s.kinds,
+	s.handler = &handler{accounts: accounts, limiter: limiter, refs: s.refs, halts: s.halts, kinds: s.kinds, dead: s.dead,
 		rdb: cfg.Redis, log: cfg.Logger, metrics: cfg.Metrics, stop: s.stop,
 		probe: cfg.ProbeInterval, now: time.Now, resendUnconfirmed: cfg.ResendUnconfirmed}
 	s.asynq = asynq.NewServer(cfg.Queue, asynq.Config{
@@ -179,9 +185,10 @@ func (s *Server) Start() error {
 		cancel()
 		return fmt.Errorf("start workers: %w", err)
 	}
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go func() { defer s.wg.Done(); s.halts.run(ctx) }()
 	go func() { defer s.wg.Done(); s.kinds.run(ctx) }()
+	go func() { defer s.wg.Done(); s.dead.run(ctx) }()
 	return nil
 }
 

@@ -30,6 +30,7 @@ type statusJSON struct {
 	EnqueuedAt    string `json:"enqueued_at,omitempty"`
 	CompletedAt   string `json:"completed_at,omitempty"`
 	Campaign      string `json:"campaign,omitempty"`
+	Dropped       bool   `json:"dropped,omitempty"`
 }
 
 func (a *app) statusCmd() *cobra.Command {
@@ -56,7 +57,8 @@ MessageID once delivered. An unknown ref exits 1.`,
 					Kind: string(st.Kind), Queue: st.Queue, State: st.State, Attempts: st.Attempts, MaxRetry: st.MaxRetry,
 					LastError: st.LastError, LastFailedAt: timeString(st.LastFailedAt), MessageID: st.MessageID,
 					Response: st.Result.Message, Unconfirmed: st.Result.Unconfirmed, NextProcessAt: timeString(st.NextProcessAt),
-					EnqueuedAt: timeString(st.EnqueuedAt), CompletedAt: timeString(st.CompletedAt), Campaign: st.Campaign})
+					EnqueuedAt: timeString(st.EnqueuedAt), CompletedAt: timeString(st.CompletedAt), Campaign: st.Campaign,
+					Dropped: st.Dropped})
 			}
 			tw := table(cmd.OutOrStdout())
 			row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
@@ -66,6 +68,9 @@ MessageID once delivered. An unknown ref exits 1.`,
 			row("kind", orDash(string(st.Kind)))
 			row("queue", st.Queue)
 			row("state", st.State)
+			if st.Dropped {
+				row("dead letter", "dropped by asynq past its archive cap: its body is gone, its ref is free; send it again from its source")
+			}
 			if st.MaxRetry > 0 {
 				row("attempts", strconv.Itoa(st.Attempts)+" failed (of "+strconv.Itoa(st.MaxRetry)+" retries)")
 			}
