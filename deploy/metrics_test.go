@@ -38,6 +38,7 @@ var knownMetrics = map[string]metric{
 	"lsqd_rate_limit_window_seconds":            {Labels: []string{"account"}},
 	"lsqd_dead_letters":                         {Labels: []string{"queue"}},
 	"lsqd_dispatch_released_total":              {Labels: []string{"account"}},
+	"lsqd_dead_letters_dropped":                 {},
 
 	// asynq's queue gauges: every replica exports the same values, read from
 	// Redis, so queries combine them with max. tasks_enqueued_total is a

@@ -17,7 +17,7 @@ func TestClient_MethodsEnqueueOnly(t *testing.T) {
 		want []string
 	}{
 		{(*enqueue.Client)(nil), []string{"Campaign", "Close", "SendPush", "SendSystem", "Status"}},
-		{(*enqueue.Inspector)(nil), []string{"Cancel", "Close", "DeadLetters", "PurgeAllDeadLetters",
+		{(*enqueue.Inspector)(nil), []string{"Cancel", "Close", "DeadLetters", "DroppedDeadLetters", "PurgeAllDeadLetters",
 			"PurgeDeadLetters", "ReplayAllDeadLetters", "ReplayDeadLetters", "Resume", "Stats"}},
 	} {
 		typ := reflect.TypeOf(tc.v)

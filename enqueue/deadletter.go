@@ -36,10 +36,15 @@ type DeadLetter struct {
 	// Summary is a one-line summary of the body: "to <ToUser>: <Message>"
 	// for a system notification, the title for a push.
 	Summary string
+	// Dropped is true when asynq dropped the task past its archive cap
+	// (10,000 a queue): the worker's record is all that is left (no body,
+	// no Summary); it cannot be replayed, and its ref is free.
+	Dropped bool
 }
 
-// DeadLetters returns up to limit archived tasks of every lane, the most
-// recently failed first.
+// DeadLetters returns up to limit dead letters of every lane, the most
+// recently failed first: asynq's archived tasks, and the workers' records
+// of those asynq dropped past its archive cap (Dropped).
 func (c *Inspector) DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error) {
 	if limit <= 0 {
 		limit = DefaultDeadLetterLimit
@@ -58,6 +63,26 @@ func (c *Inspector) DeadLetters(ctx context.Context, limit int) ([]DeadLetter, e
 		}
 		for _, info := range infos {
 			out = append(out, deadLetter(info))
+		}
+	}
+	recs, err := c.recentRecords(ctx, limit)
+	if err != nil {
+		return nil, fmt.Errorf("enqueue: dead letters' records: %w", err)
+	}
+	for _, r := range recs {
+		if slices.ContainsFunc(out, func(d DeadLetter) bool { return d.ID == r.ID }) {
+			continue
+		}
+		info, err := inspect(ctx, func() (*asynq.TaskInfo, error) { return c.inspector.GetTaskInfo(r.Queue, r.ID) })
+		switch {
+		case err == nil && info.State == asynq.TaskStateArchived:
+			out = append(out, deadLetter(info)) // older than asynq's first page
+		case err == nil:
+			// Running again (replayed in the UI): no longer a dead letter.
+		case isNotFound(err):
+			out = append(out, fromRecord(r))
+		default:
+			return nil, fmt.Errorf("enqueue: dead letter %s: %w", r.ID, err)
 		}
 	}
 	slices.SortStableFunc(out, func(a, b DeadLetter) int { return b.LastFailedAt.Compare(a.LastFailedAt) })
@@ -121,14 +146,14 @@ func summary(kind tasks.Kind, payload []byte) string {
 // moved, and every failure joined (an ID that is unknown wraps ErrNotFound;
 // one that is not archived wraps ErrNotDeadLetter).
 func (c *Inspector) ReplayDeadLetters(ctx context.Context, ids ...string) (int, error) {
-	return c.eachDeadLetter(ctx, "replay", ids, c.replay)
+	return c.eachDeadLetter(ctx, "replay", ids, c.replay, func(context.Context, string) error { return ErrDropped })
 }
 
 // PurgeDeadLetters deletes the given dead letters and their ref registry
 // entries, so that their refs may be used again. It returns how many it
 // deleted, and every failure joined, as ReplayDeadLetters does.
 func (c *Inspector) PurgeDeadLetters(ctx context.Context, ids ...string) (int, error) {
-	return c.eachDeadLetter(ctx, "purge", ids, c.purge)
+	return c.eachDeadLetter(ctx, "purge", ids, c.purge, c.forgetDeadLetter)
 }
 
 // ReplayAllDeadLetters replays every dead letter of every lane.
@@ -136,9 +161,24 @@ func (c *Inspector) ReplayAllDeadLetters(ctx context.Context) (int, error) {
 	return c.allDeadLetters(ctx, "replay", c.replay)
 }
 
-// PurgeAllDeadLetters purges every dead letter of every lane.
+// PurgeAllDeadLetters purges every dead letter of every lane, the records
+// of those asynq dropped too.
 func (c *Inspector) PurgeAllDeadLetters(ctx context.Context) (int, error) {
-	return c.allDeadLetters(ctx, "purge", c.purge)
+	n, err := c.allDeadLetters(ctx, "purge", c.purge)
+	if err != nil {
+		return n, err
+	}
+	ids, err := c.droppedIDs(ctx)
+	if err != nil {
+		return n, fmt.Errorf("enqueue: purge all dead letters: dropped ones: %w", err)
+	}
+	for _, id := range ids {
+		if err := c.forgetDeadLetter(ctx, id); err != nil {
+			return n, fmt.Errorf("enqueue: purge all dead letters: %w", err)
+		}
+		n++
+	}
+	return n, nil
 }
 
 type deadLetterOp func(ctx context.Context, queue, id string) error
@@ -154,7 +194,7 @@ func (c *Inspector) replay(ctx context.Context, queue, id string) error {
 	if err := c.rdb.Set(ctx, keys.Ref(account, ref), queue, 0).Err(); err != nil {
 		return fmt.Errorf("task %s replayed, but its ref registry entry was not renewed: %w", id, err)
 	}
-	return nil
+	return c.forgetDeadLetter(ctx, id) // a fresh start; failing again writes a new record
 }
 
 func (c *Inspector) purge(ctx context.Context, queue, id string) error {
@@ -165,15 +205,21 @@ func (c *Inspector) purge(ctx context.Context, queue, id string) error {
 	if err := c.release(ctx, keys.Ref(account, ref), queue); err != nil {
 		return fmt.Errorf("task %s deleted, but its ref registry entry was not: %w", id, err)
 	}
-	return nil
+	return c.forgetDeadLetter(ctx, id)
 }
 
-func (c *Inspector) eachDeadLetter(ctx context.Context, verb string, ids []string, op deadLetterOp) (int, error) {
+// eachDeadLetter applies op to the given dead letters, and onDropped to
+// those asynq dropped (only their record is left).
+func (c *Inspector) eachDeadLetter(ctx context.Context, verb string, ids []string, op deadLetterOp,
+	onDropped func(ctx context.Context, id string) error) (int, error) {
 	var errs []error
 	n := 0
 	for _, id := range ids {
 		queue, err := c.locateDeadLetter(ctx, id)
-		if err == nil {
+		switch {
+		case errors.Is(err, ErrDropped):
+			err = onDropped(ctx, id)
+		case err == nil:
 			err = op(ctx, queue, id)
 		}
 		if err != nil {
@@ -200,6 +246,9 @@ func (c *Inspector) locateDeadLetter(ctx context.Context, id string) (string, er
 	}
 	if st.State != asynq.TaskStateArchived.String() {
 		return "", fmt.Errorf("%w: it is %s", ErrNotDeadLetter, st.State)
+	}
+	if st.Dropped {
+		return st.Queue, ErrDropped
 	}
 	return st.Queue, nil
 }

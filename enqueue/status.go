@@ -53,6 +53,10 @@ type StatusInfo struct {
 	// Payload is the task's payload, JSON of a tasks.SystemPayload or a
 	// tasks.PushPayload (nil when the task is gone).
 	Payload []byte
+	// Dropped is true for a dead letter asynq dropped past its archive cap
+	// (10,000 a queue): State is archived, LastError and LastFailedAt come
+	// from the worker's record, the body is gone and the ref is free.
+	Dropped bool
 }
 
 // Status returns what Redis knows about a notification, or an error wrapping
@@ -96,11 +100,12 @@ func (c *Inspector) Cancel(ctx context.Context, account, ref string) error {
 		return fail(fmt.Errorf("another producer is enqueuing it right now; try again"))
 	}
 	if st.Payload == nil {
-		// Archived, then deleted from asynq: only the ref is left to free.
+		// Archived, then deleted from asynq: only the ref (and the record)
+		// is left to free.
 		if err := c.release(ctx, keys.Ref(account, ref), st.Queue); err != nil {
 			return fail(fmt.Errorf("delete its ref registry entry: %w", err))
 		}
-		return nil
+		return c.forgetDeadLetter(ctx, st.TaskID)
 	}
 	_, err = inspect(ctx, func() (struct{}, error) { return struct{}{}, c.inspector.DeleteTask(st.Queue, st.TaskID) })
 	switch {
@@ -115,6 +120,9 @@ func (c *Inspector) Cancel(ctx context.Context, account, ref string) error {
 	}
 	if err := c.release(ctx, keys.Ref(account, ref), st.Queue); err != nil {
 		return fail(fmt.Errorf("task deleted, but its ref registry entry was not: %w", err))
+	}
+	if st.State == asynq.TaskStateArchived.String() {
+		return c.forgetDeadLetter(ctx, st.TaskID)
 	}
 	return nil
 }
@@ -164,6 +172,14 @@ func (c *core) find(ctx context.Context, account, ref string) (StatusInfo, error
 		case !isNotFound(err):
 			return st, fmt.Errorf("look up task %s in queue %s: %w", st.TaskID, q, err)
 		}
+	}
+	if dl, err := c.deadLetterRecord(ctx, st.TaskID); err != nil {
+		return st, err
+	} else if dl != nil {
+		// A dead letter asynq dropped past its archive cap: its record.
+		st.Queue, st.Lane, st.Kind, st.State, st.Dropped = dl.Queue, tasks.Lane(dl.Queue), dl.Kind, asynq.TaskStateArchived.String(), true
+		st.Attempts, st.LastError, st.LastFailedAt, st.Campaign = dl.Attempts, dl.Reason, dl.FailedAt, dl.Campaign
+		return st, nil
 	}
 	if entry != "" {
 		st.Queue, st.Lane = entry, tasks.Lane(entry)

@@ -213,3 +213,24 @@ type Result struct {
 // ArchivedRetention is how long Redis keeps a dead-lettered task (asynq keeps
 // archived tasks 90 days); its ref stays claimed as long.
 const ArchivedRetention = 90 * 24 * time.Hour
+
+// DeadLetter is the record a worker keeps of every task it dead-letters,
+// beside asynq's archive: asynq keeps at most 10,000 archived tasks a queue
+// and drops the oldest past that, silently; the record stays for
+// ArchivedRetention, so that no dead letter vanishes from `notifyctl dlq
+// list` and status.
+type DeadLetter struct {
+	// ID is the asynq task ID, TaskID(Account, Ref); Queue its queue.
+	ID    string `json:"id"`
+	Queue string `json:"queue"`
+	Kind  Kind   `json:"kind"`
+	// Ref, Account and Campaign come from the payload.
+	Ref      string `json:"ref"`
+	Account  string `json:"account"`
+	Campaign string `json:"campaign,omitempty"`
+	// Reason is the task's last error, as asynq keeps it.
+	Reason   string    `json:"reason"`
+	FailedAt time.Time `json:"failed_at"`
+	// Attempts is the number of failed attempts before this last one.
+	Attempts int `json:"attempts"`
+}

@@ -27,6 +27,7 @@ type handler struct {
 	halts    *halts
 	sched    *dispatcher
 	kinds    *kindHalts
+	dead     *deadLetters
 	rdb      redis.Cmdable
 	log      zerolog.Logger
 	metrics  *Metrics
@@ -62,10 +63,26 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if a.outcome == "" {
 		a.outcome = outcomeOf(err)
 	}
+	// asynq (v0.26.0) archives a task that fails with SkipRetry, or any
+	// error, a deferral too, once its retries are spent.
+	maxRetry, hasMax := asynq.GetMaxRetry(ctx)
+	archived := err != nil && (errors.Is(err, asynq.SkipRetry) || (hasMax && retried >= maxRetry))
+	if archived {
+		a.outcome = OutcomeArchived
+	}
 	h.record(a, err)
 	if err != nil {
 		// asynq records a failure in Redis once this returns (see awaitRedis).
 		h.awaitRedis(ctx)
+	}
+	if id, ok := asynq.GetTaskID(ctx); archived && ok {
+		if !IsFailure(err) && a.meta.Ref != "" {
+			h.expireRef(a.meta, tasks.ArchivedRetention) // a deferral on the last attempt
+		}
+		queue, _ := asynq.GetQueueName(ctx)
+		h.dead.record(tasks.DeadLetter{ID: id, Queue: queue, Kind: kind,
+			Ref: a.meta.Ref, Account: a.meta.Account, Campaign: a.meta.Campaign, Reason: err.Error(),
+			FailedAt: h.now().UTC(), Attempts: retried})
 	}
 	return err
 }

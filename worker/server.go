@@ -44,6 +44,9 @@ type Config struct {
 	Backoff Backoff
 	// Scheduler is how bulk work reaches the workers (default SchedulerFair).
 	Scheduler Scheduler
+	// DeadLetterSweepInterval is how often one process checks the
+	// dead-letter records against asynq's archive (default 1m).
+	DeadLetterSweepInterval time.Duration
 	// ResendUnconfirmed retries a notification whose 2xx answer is not
 	// LeadSquared's (a proxy rewrote it, it was cut short) as a transient
 	// failure, at the risk of delivering it twice. Default false: it is
@@ -62,6 +65,7 @@ type Server struct {
 	handler *handler
 	halts   *halts
 	kinds   *kindHalts
+	dead    *deadLetters
 	refs    *retention
 	sched   *dispatcher
 	stop    chan struct{}
@@ -80,6 +84,7 @@ func New(cfg Config) (*Server, error) {
 	cfg.TaskCheckInterval = cmp.Or(cfg.TaskCheckInterval, 150*time.Millisecond)
 	cfg.ForwardInterval = cmp.Or(cfg.ForwardInterval, time.Second)
 	cfg.Scheduler = cmp.Or(cfg.Scheduler, SchedulerFair)
+	cfg.DeadLetterSweepInterval = cmp.Or(cfg.DeadLetterSweepInterval, time.Minute)
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
@@ -116,8 +121,9 @@ func New(cfg Config) (*Server, error) {
 	s.refs = newRetention(cfg.Redis, cfg.Logger)
 	s.halts = &halts{rdb: cfg.Redis, log: cfg.Logger, metrics: cfg.Metrics, accounts: accounts,
 		limiter: limiter, interval: cfg.ProbeInterval, halted: map[string]string{}, resumed: s.sched.wake}
+	s.dead = &deadLetters{rdb: cfg.Redis, log: cfg.Logger, interval: cfg.DeadLetterSweepInterval, now: time.Now}
 	s.kinds = newKindHalts(cfg.Redis, cfg.Logger, cfg.Metrics, accounts, limiter, cfg.ProbeInterval)
-	s.handler = &handler{accounts: accounts, limiter: limiter, refs: s.refs, halts: s.halts, kinds: s.kinds,
+	s.handler = &handler{accounts: accounts, limiter: limiter, refs: s.refs, halts: s.halts, kinds: s.kinds, dead: s.dead,
 		sched: s.sched, rdb: cfg.Redis, log: cfg.Logger, metrics: cfg.Metrics, stop: s.stop,
 		probe: cfg.ProbeInterval, now: time.Now, resendUnconfirmed: cfg.ResendUnconfirmed}
 	s.asynq = asynq.NewServer(cfg.Queue, asynq.Config{
@@ -207,9 +213,10 @@ func (s *Server) Start() error {
 	}
 	sctx, scancel := context.WithCancel(ctx)
 	s.schedCancel = scancel
-	s.wg.Add(3)
+	s.wg.Add(4)
 	go func() { defer s.wg.Done(); s.halts.run(ctx) }()
 	go func() { defer s.wg.Done(); s.kinds.run(ctx) }()
+	go func() { defer s.wg.Done(); s.dead.run(ctx) }()
 	go func() { defer s.wg.Done(); s.sched.run(sctx) }()
 	return nil
 }

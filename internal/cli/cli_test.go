@@ -374,3 +374,31 @@ func TestBinary(t *testing.T) {
 		}
 	}
 }
+
+// A dead letter asynq dropped past its archive cap stays listed from the
+// worker's record, marked, with a note that counts them; purge removes it.
+func TestRun_DLQListsDroppedDeadLetters(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	rec := `{"id":"default:gone-1","queue":"bulk","kind":"push","ref":"gone-1","account":"default",` +
+		`"reason":"LeadSquared refused the notification: HTTP 400","failed_at":"2026-12-01T10:00:00Z","attempts":0}`
+	_ = b.rdb.HSet(ctx, "lsqd:{dlq}:records", "default:gone-1", rec).Err()
+	_ = b.rdb.ZAdd(ctx, "lsqd:{dlq}:index", redis.Z{Score: 1, Member: "default:gone-1"}).Err()
+	_ = b.rdb.ZAdd(ctx, "lsqd:{dlq}:dropped", redis.Z{Score: 2, Member: "default:gone-1"}).Err()
+
+	got := b.run(t, "", "dlq", "list")
+	check(t, got, 0, "*", "")
+	contains(t, "stdout", got.stdout, "default:gone-1", "DROPPED by asynq: body gone, ref free",
+		"1 dead letter dropped by asynq past its archive cap")
+	got = b.run(t, "", "dlq", "list", "--json")
+	var dead []map[string]any
+	if err := json.Unmarshal([]byte(got.stdout), &dead); err != nil || len(dead) != 1 || dead[0]["dropped"] != true {
+		t.Errorf("list --json: %v\n%s", err, got.stdout)
+	}
+	got = b.run(t, "", "status", "gone-1")
+	contains(t, "stdout", got.stdout, "archived", "dropped by asynq past its archive cap")
+	check(t, b.run(t, "", "dlq", "replay", "default:gone-1"), 1, "replayed 0 dead letters\n", "*")
+	check(t, b.run(t, "", "dlq", "purge", "default:gone-1"), 0, "purged 1 dead letter\n", "")
+	check(t, b.run(t, "", "dlq", "list"), 0, "no dead letters\n", "")
+}

@@ -21,6 +21,8 @@ type deadLetterJSON struct {
 	LastFailedAt string `json:"last_failed_at,omitempty"`
 	Attempts     int    `json:"attempts"`
 	Summary      string `json:"summary"`
+	// Dropped: asynq dropped the task past its archive cap; only its record is left.
+	Dropped bool `json:"dropped,omitempty"`
 }
 
 func (a *app) dlqCmd() *cobra.Command {
@@ -62,7 +64,7 @@ func (a *app) dlqListCmd() *cobra.Command {
 				for _, d := range dl {
 					out = append(out, deadLetterJSON{ID: d.ID, Queue: d.Queue, Kind: string(d.Kind), Ref: d.Ref,
 						Account: d.Account, Campaign: d.Campaign, LastError: d.LastError,
-						LastFailedAt: timeString(d.LastFailedAt), Attempts: d.Attempts, Summary: d.Summary})
+						LastFailedAt: timeString(d.LastFailedAt), Attempts: d.Attempts, Summary: d.Summary, Dropped: d.Dropped})
 				}
 				return writeJSON(cmd.OutOrStdout(), out)
 			}
@@ -73,10 +75,25 @@ func (a *app) dlqListCmd() *cobra.Command {
 			tw := table(cmd.OutOrStdout())
 			fmt.Fprintln(tw, "ID\tQUEUE\tKIND\tFAILED AT\tATTEMPTS\tERROR\tSUMMARY")
 			for _, d := range dl {
+				summary := orDash(d.Summary)
+				if d.Dropped {
+					summary = "DROPPED by asynq: body gone, ref free"
+				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.Queue, orDash(string(d.Kind)),
-					orDash(timeString(d.LastFailedAt)), d.Attempts, orDash(oneLine(d.LastError, 80)), orDash(d.Summary))
+					orDash(timeString(d.LastFailedAt)), d.Attempts, orDash(oneLine(d.LastError, 80)), summary)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return failed(err)
+			}
+			n, err := c.DroppedDeadLetters(cmd.Context())
+			if err != nil {
+				return redisError(err)
+			}
+			if n > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "\n%d dead letter%s dropped by asynq past its archive cap (10,000 a queue): their bodies are gone and their refs free; "+
+					"their records stay here. Send them again from their source; dlq purge removes the records.\n", n, plural(n))
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON (an array)")
@@ -123,7 +140,7 @@ func (a *app) dlqActionCmd(verb, short, done string, byID dlqByID, all dlqAll) *
 			code := ExitInvalid
 			for _, e := range list {
 				fmt.Fprintln(a.env.Stderr, a.redact(e.Error()))
-				if !errors.Is(e, enqueue.ErrNotFound) && !errors.Is(e, enqueue.ErrNotDeadLetter) {
+				if !errors.Is(e, enqueue.ErrNotFound) && !errors.Is(e, enqueue.ErrNotDeadLetter) && !errors.Is(e, enqueue.ErrDropped) {
 					code = ExitError
 				}
 			}

@@ -32,6 +32,7 @@ type statusJSON struct {
 	CompletedAt   string `json:"completed_at,omitempty"`
 	Campaign      string `json:"campaign,omitempty"`
 	ExpiresAt     string `json:"expires_at,omitempty"`
+	Dropped       bool   `json:"dropped,omitempty"`
 }
 
 func (a *app) statusCmd() *cobra.Command {
@@ -59,7 +60,8 @@ MessageID once delivered. An unknown ref exits 1.`,
 					LastError: st.LastError, LastFailedAt: timeString(st.LastFailedAt), MessageID: st.MessageID,
 					Response: st.Result.Message, Unconfirmed: st.Result.Unconfirmed, NextProcessAt: timeString(st.NextProcessAt),
 					EnqueuedAt: timeString(st.EnqueuedAt), CompletedAt: timeString(st.CompletedAt), Campaign: st.Campaign,
-					ExpiresAt: expiryString(st.ExpiresAt)})
+					ExpiresAt: expiryString(st.ExpiresAt),
+					Dropped:   st.Dropped})
 			}
 			tw := table(cmd.OutOrStdout())
 			row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
@@ -69,6 +71,9 @@ MessageID once delivered. An unknown ref exits 1.`,
 			row("kind", orDash(string(st.Kind)))
 			row("queue", st.Queue)
 			row("state", st.State)
+			if st.Dropped {
+				row("dead letter", "dropped by asynq past its archive cap: its body is gone, its ref is free; send it again from its source")
+			}
 			if st.MaxRetry > 0 {
 				row("attempts", strconv.Itoa(st.Attempts)+" failed (of "+strconv.Itoa(st.MaxRetry)+" retries)")
 			}

@@ -39,6 +39,24 @@ func ProbeKindLock(acct, kind string) string { return account(acct) + "probe:" +
 // Daily is a hash of the account's calls per UTC day (field: days since the Unix epoch).
 func Daily(acct string) string { return account(acct) + "daily" }
 
+// The dead-letter records (tasks.DeadLetter) share one {hash tag}, so that
+// one transaction writes a record and its index entries.
+const deadLetters = Prefix + "{dlq}:"
+
+// DeadLetters is a hash: task ID -> the JSON of its tasks.DeadLetter.
+const DeadLetters = deadLetters + "records"
+
+// DeadLetterIndex is a sorted set: task ID -> when it was dead-lettered (Unix ms).
+const DeadLetterIndex = deadLetters + "index"
+
+// DeadLettersDropped is a sorted set: task ID -> when notifyd found that asynq
+// had dropped the task past its archive cap (Unix ms); the record stays.
+const DeadLettersDropped = deadLetters + "dropped"
+
+// DeadLetterSweepLock is held by the one process that checks the records
+// against asynq's archive.
+const DeadLetterSweepLock = deadLetters + "sweep"
+
 // ProbeLock is held by the one process that probes a halted account's keys.
 func ProbeLock(acct string) string { return account(acct) + "probe" }
 

@@ -1,6 +1,7 @@
 package notifyd
 
 import (
+	"context"
 	"maps"
 	"slices"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/lsqdispatch/lsqdispatch/internal/keys"
 	"github.com/lsqdispatch/lsqdispatch/tasks"
 )
 
@@ -20,8 +22,12 @@ import (
 // replica exports the same values: dashboards combine them with max.
 func registerQueueMetrics(reg prometheus.Registerer, rdb redis.UniversalClient, log zerolog.Logger) {
 	insp := asynq.NewInspectorFromRedisClient(rdb) // shares rdb: nothing to close
-	reg.MustRegister(metrics.NewQueueMetricsCollector(insp), &deadLetterCollector{inspector: insp, log: log})
+	reg.MustRegister(metrics.NewQueueMetricsCollector(insp), &deadLetterCollector{inspector: insp, rdb: rdb, log: log})
 }
+
+var droppedDesc = prometheus.NewDesc("lsqd_dead_letters_dropped",
+	"Dead letters asynq dropped past its archive cap (10,000 a queue) within the retention: their bodies are gone and their refs free; notifyctl dlq list shows their records.",
+	nil, nil)
 
 var deadLettersDesc = prometheus.NewDesc("lsqd_dead_letters",
 	"Dead-lettered (archived) notifications by queue: LeadSquared refused them or their retries ran out. notifyctl dlq list shows them.",
@@ -32,10 +38,14 @@ var deadLettersDesc = prometheus.NewDesc("lsqd_dead_letters",
 // have a series from the start), and of any other queue found.
 type deadLetterCollector struct {
 	inspector *asynq.Inspector
+	rdb       redis.UniversalClient
 	log       zerolog.Logger
 }
 
-func (c *deadLetterCollector) Describe(ch chan<- *prometheus.Desc) { ch <- deadLettersDesc }
+func (c *deadLetterCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- deadLettersDesc
+	ch <- droppedDesc
+}
 
 // Collect reads the counts. When Redis fails it exports nothing and logs,
 // so that /metrics still serves the workers' own metrics.
@@ -63,4 +73,10 @@ func (c *deadLetterCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(deadLettersDesc, prometheus.GaugeValue, float64(archived), q)
 	}
+	dropped, err := c.rdb.ZCard(context.Background(), keys.DeadLettersDropped).Result()
+	if err != nil {
+		c.log.Warn().Err(err).Msg("metrics: could not count the dropped dead letters")
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.GaugeValue, float64(dropped))
 }

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/lsqdispatch/lsqdispatch/internal/keys"
 	"github.com/lsqdispatch/lsqdispatch/tasks"
 )
 
@@ -57,9 +59,24 @@ func TestStart_MetricsShowQueuesAndDeadLetters(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"asynq_queue_latency_seconds", "asynq_queue_memory_usage_approx_bytes",
-		"asynq_tasks_processed_total", "asynq_tasks_failed_total", "lsqd_account_halted", "lsqd_rate_limit_calls"} {
+		"asynq_tasks_processed_total", "asynq_tasks_failed_total", "lsqd_account_halted", "lsqd_rate_limit_calls",
+		"lsqd_operation_halted"} {
 		if len(metricLines(t, b.base, "# TYPE "+name+" ")) != 1 {
 			t.Errorf("/metrics lacks %s", name)
 		}
+	}
+
+	// Dead letters asynq dropped past its archive cap, whose records the
+	// workers keep, are counted.
+	if got := metricLines(t, b.base, "lsqd_dead_letters_dropped "); !slices.Equal(got, []string{"lsqd_dead_letters_dropped 0"}) {
+		t.Errorf("before any drop: %q", got)
+	}
+	for _, id := range []string{"default:x", "default:y"} {
+		if err := b.proc.Redis.ZAdd(t.Context(), keys.DeadLettersDropped, redis.Z{Score: 1, Member: id}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := metricLines(t, b.base, "lsqd_dead_letters_dropped "); !slices.Equal(got, []string{"lsqd_dead_letters_dropped 2"}) {
+		t.Errorf("after 2 drops: %q", got)
 	}
 }
