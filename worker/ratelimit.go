@@ -214,6 +214,11 @@ func (l *Limiter) slot(ctx context.Context, stop <-chan struct{}, account string
 		if rebookIn < 0 {
 			return due, nil
 		}
+		if longest := l.longestWait(lane, p); longest > 0 && rebookIn > longest {
+			// A cool-down began after the booking: hand the task back
+			// rather than hold the worker through it.
+			return time.Time{}, &BusyError{Account: account, RetryIn: rebookIn, Reason: "cool-down"}
+		}
 		if err := l.sleep(ctx, stop, rebookIn); err != nil {
 			return time.Time{}, err
 		}
@@ -254,10 +259,7 @@ func (l *Limiter) await(ctx context.Context, stop <-chan struct{}, account strin
 func (l *Limiter) book(ctx context.Context, account string, lane tasks.Lane, id string, p Policy) (slotStatus, time.Duration, string, error) {
 	k := []string{keys.Slots(account), keys.Pending(account), keys.Cooldown(account),
 		keys.Adopted(account), keys.Halt(account), keys.Daily(account)}
-	var longest time.Duration
-	if l.maxWait != nil && lane != laneKeyCheck {
-		longest = l.maxWait(p)
-	}
+	longest := l.longestWait(lane, p)
 	fill := "1"
 	if l.appendOnly {
 		fill = "0"
@@ -280,6 +282,14 @@ func (l *Limiter) claim(ctx context.Context, account string, lane tasks.Lane, id
 		return 0, 0, "", fmt.Errorf("rate limiter: claim a slot for account %q: %w", account, err)
 	}
 	return parseResult(res)
+}
+
+// longestWait is how long a booking of the lane may wait (0: any).
+func (l *Limiter) longestWait(lane tasks.Lane, p Policy) time.Duration {
+	if l.maxWait == nil || lane == laneKeyCheck {
+		return 0
+	}
+	return l.maxWait(p)
 }
 
 func laneArg(lane tasks.Lane) string {

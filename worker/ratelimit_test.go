@@ -496,3 +496,24 @@ func maxInWindow(sorted []int64, w time.Duration) int {
 	}
 	return best
 }
+
+func TestLimiter_Wait_CoolDownAfterBookingHandsBack(t *testing.T) {
+	t.Parallel()
+	b := setupLimiter(t)
+	ctx := context.Background()
+	if _, err := b.lim.Wait(ctx, nil, b.acct, tasks.LaneBulk, strict); err != nil {
+		t.Fatal(err)
+	}
+	// The next call books +200 ms; a 1 h cool-down starts before its claim.
+	var longest time.Duration
+	b.lim.sleep = func(ctx context.Context, stop <-chan struct{}, d time.Duration) error {
+		b.clock.Advance(d)
+		longest = max(longest, d)
+		return b.lim.CoolDown(ctx, b.acct, time.Hour, "429")
+	}
+	_, err := b.lim.Wait(ctx, nil, b.acct, tasks.LaneBulk, strict)
+	var be *BusyError
+	if !errors.As(err, &be) || be.RetryIn < 59*time.Minute || longest > time.Second {
+		t.Fatalf("a cool-down of 1 h after the booking: %v after sleeping up to %s; want a BusyError at once, not an hour's sleep", err, longest)
+	}
+}
