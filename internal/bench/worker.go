@@ -182,7 +182,7 @@ func startProject(ctx context.Context, c *counter, stderr io.Writer) (func(), er
 }
 
 // startBaseline starts an asynq server with the recipe's or the plain
-// handler.
+// handler, and releases the bulk tasks from their groups (releaseGroups).
 func startBaseline(kind workerKind, c *counter) (func(), error) {
 	base := os.Getenv(config.EnvAPIBaseURL)
 	lc, err := leadsquared.NewClient(leadsquared.Config{BaseURL: base,
@@ -220,7 +220,21 @@ func startBaseline(kind workerKind, c *counter) (func(), error) {
 	if err := srv.Start(h); err != nil {
 		return nil, err
 	}
-	return srv.Shutdown, nil
+	o, err := redis.ParseURL(os.Getenv(config.EnvRedisURL))
+	if err != nil {
+		srv.Shutdown()
+		return nil, err
+	}
+	rel := redis.NewClient(o)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); releaseGroups(ctx, rel) }()
+	return func() {
+		cancel()
+		<-done
+		_ = rel.Close()
+		srv.Shutdown()
+	}, nil
 }
 
 // rateLimitError is the recipe's RateLimitError.
