@@ -220,12 +220,16 @@ func schedAccounts(n int) []string {
 
 // newSchedRun starts the run's Redis and sandbox, and writes its accounts
 // file: every account at calls per the plan's window, the plan's margin.
-// wrap, when set, wraps the sandbox's handler.
+// wrap, when set, wraps the sandbox's handler; each of cfgs may change the
+// sandbox's configuration.
 func (h *harness) newSchedRun(ctx context.Context, name, mode string, accounts []string, calls, workers int,
-	wrap func(http.Handler) http.Handler) (*schedRun, error) {
+	wrap func(http.Handler) http.Handler, cfgs ...func(*sandbox.Config)) (*schedRun, error) {
 	p := newSchedPlan(h.opt.quick)
 	r := &schedRun{h: h, p: p, mode: mode, tally: newTally(), keyIDs: map[string]string{}, expect: map[string]int{}}
 	cfg := sandbox.Config{Limit: calls, Window: p.window, OnCall: r.tally.onCall}
+	for _, f := range cfgs {
+		f(&cfg)
+	}
 	st, err := h.newStack(ctx, name+"-"+mode, cfg, true, wrap)
 	if err != nil {
 		return nil, err

@@ -182,7 +182,7 @@ func startProject(ctx context.Context, c *counter, stderr io.Writer) (func(), er
 }
 
 // startBaseline starts an asynq server with the recipe's or the plain
-// handler.
+// handler, and releases the bulk tasks from their groups (worker.ReleaseAll).
 func startBaseline(kind workerKind, c *counter) (func(), error) {
 	base := os.Getenv(config.EnvAPIBaseURL)
 	lc, err := leadsquared.NewClient(leadsquared.Config{BaseURL: base,
