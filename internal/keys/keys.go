@@ -86,3 +86,26 @@ const DispatchWeightPrefix = dispatch + "weight:"
 
 // DispatchWeight holds a group's weight.
 func DispatchWeight(group string) string { return DispatchWeightPrefix + group }
+
+// DispatchStopped is the set of groups the scheduler must not release:
+// those of a paused or cancelled campaign.
+const DispatchStopped = dispatch + "stopped"
+
+// The campaign registry and the event stream share the bulk queue's {hash
+// tag} too, so that the scripts that count an outcome, append its event and
+// stop a campaign's group run on one Redis Cluster node.
+
+// Campaign is a campaign's hash (state, weight, counts) in an account; the
+// campaign's group (tasks.Group) names it.
+func Campaign(group string) string { return dispatch + "campaign:" + group }
+
+// CampaignPrefix starts every campaign's hash: CampaignPrefix + group.
+const CampaignPrefix = dispatch + "campaign:"
+
+// Campaigns is the sorted set of campaign groups ("account/name") scored by
+// when each started (Unix ms).
+const Campaigns = dispatch + "campaigns"
+
+// Events is the Redis Stream of events (tasks.Event): every final outcome of
+// a notification and every campaign transition.
+const Events = dispatch + "events"
