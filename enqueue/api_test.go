@@ -17,8 +17,9 @@ func TestClient_MethodsEnqueueOnly(t *testing.T) {
 		want []string
 	}{
 		{(*enqueue.Client)(nil), []string{"Campaign", "Close", "SendPush", "SendSystem", "Status"}},
-		{(*enqueue.Inspector)(nil), []string{"Cancel", "Close", "DeadLetters", "DroppedDeadLetters", "PurgeAllDeadLetters",
-			"PurgeDeadLetters", "ReplayAllDeadLetters", "ReplayDeadLetters", "Resume", "Stats"}},
+		{(*enqueue.Inspector)(nil), []string{"CampaignStatus", "Campaigns", "Cancel", "CancelCampaign", "Close", "DeadLetters",
+			"DroppedDeadLetters", "PauseCampaign", "PurgeAllDeadLetters", "PurgeDeadLetters", "ReplayAllDeadLetters",
+			"ReplayDeadLetters", "Resume", "ResumeCampaign", "Stats"}},
 	} {
 		typ := reflect.TypeOf(tc.v)
 		var got []string

@@ -15,6 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/lsqdispatch/lsqdispatch/internal/campaign"
 	"github.com/lsqdispatch/lsqdispatch/internal/keys"
 	"github.com/lsqdispatch/lsqdispatch/tasks"
 )
@@ -253,6 +254,8 @@ func (c *Client) enqueueSpool(ctx context.Context, sp *spool, o *CampaignOptions
 	defer func() { stop(); <-stopped }()
 	ctx = batching(ctx)
 
+	run := &campaignRun{reg: c.registry(), name: o.Name, weight: max(o.Weight, 1), started: map[string]bool{}}
+	defer run.seal(ctx)
 	batch := make([]*item, 0, o.BatchSize)
 	weighted := map[string]bool{}
 	for done := false; !done; {
@@ -275,15 +278,72 @@ func (c *Client) enqueueSpool(ctx context.Context, sp *spool, o *CampaignOptions
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if err := run.start(ctx, batch); err != nil {
+			return err
+		}
 		if err := c.weigh(ctx, batch, o.Weight, weighted); err != nil {
 			return err
 		}
-		if err := c.enqueueBatch(ctx, aq, batch, o.Concurrency, rep); err != nil {
+		counts := map[string]int{}
+		err := c.enqueueBatch(ctx, aq, batch, o.Concurrency, rep, counts)
+		if cerr := run.count(ctx, c, counts); cerr != nil {
+			return errors.Join(err, cerr)
+		}
+		if err != nil {
 			return err
 		}
 		progress()
 	}
 	return nil
+}
+
+// campaignRun registers a campaign in each account it enqueues for, counts
+// what it enqueued there and seals it at the end.
+type campaignRun struct {
+	reg     *campaign.Registry
+	name    string
+	weight  int
+	started map[string]bool // account -> registered by this run
+}
+
+// start registers the campaign in the accounts of batch it is not yet in.
+func (r *campaignRun) start(ctx context.Context, batch []*item) error {
+	for _, it := range batch {
+		if acct := it.meta.Account; !r.started[acct] {
+			if err := r.reg.Start(ctx, acct, r.name, r.weight); err != nil {
+				return err
+			}
+			r.started[acct] = true
+		}
+	}
+	return nil
+}
+
+// count adds the tasks enqueued per account; a campaign cancelled meanwhile
+// stops the producer, after its last batch is swept too.
+func (r *campaignRun) count(ctx context.Context, c *Client, counts map[string]int) error {
+	bg := context.WithoutCancel(ctx)
+	for acct, n := range counts {
+		st, err := r.reg.Add(bg, acct, r.name, n, false)
+		if err != nil {
+			return err
+		}
+		if st == campaign.Cancelled {
+			if err := c.sweep(bg, acct, r.name); err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: campaign %q of account %q was cancelled while it was enqueued", ErrCampaignCancelled, r.name, acct)
+		}
+	}
+	return nil
+}
+
+// seal tells each account's record that the producer is done, so that the
+// campaign completes once every notification reached a final outcome.
+func (r *campaignRun) seal(ctx context.Context) {
+	for acct := range r.started {
+		_, _ = r.reg.Add(context.WithoutCancel(ctx), acct, r.name, 0, true)
+	}
 }
 
 // weigh records the campaign's weight for each of its groups (one per
@@ -321,7 +381,8 @@ func setWeights(ctx context.Context, rdb redis.Cmdable, groups []string, weight 
 // enqueueBatch claims the batch's refs in one pipeline, enqueues the claimed
 // (and examines the others) with concurrency goroutines, then confirms the
 // claims in one pipeline.
-func (c *Client) enqueueBatch(ctx context.Context, aq *asynq.Client, batch []*item, concurrency int, rep *CampaignReport) error {
+// counts receives the tasks enqueued per account.
+func (c *Client) enqueueBatch(ctx context.Context, aq *asynq.Client, batch []*item, concurrency int, rep *CampaignReport, counts map[string]int) error {
 	enqueuedAt := now().UTC()
 	claims := make([]*redis.BoolCmd, len(batch))
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -368,6 +429,7 @@ func (c *Client) enqueueBatch(ctx context.Context, aq *asynq.Client, batch []*it
 					dups++
 				default:
 					enqueued++
+					counts[batch[i].meta.Account]++
 				}
 				mu.Unlock()
 			}

@@ -187,7 +187,7 @@ line 9: body.CardContents.Message: must be a string, not a number
 		b := setup(t)
 		b.redis.Stop()
 		rep, err := b.client.Campaign(b.ctx, lines(fmt.Sprintf(pushLine, "a")), enqueue.CampaignOptions{})
-		if err == nil || !strings.Contains(err.Error(), "claim 1 refs") || rep.Enqueued != 0 {
+		if err == nil || !strings.Contains(err.Error(), "campaign stopped after 0 enqueued") || rep.Enqueued != 0 {
 			t.Errorf("campaign with Redis down: %+v, %v", rep, err)
 		}
 	})

@@ -54,6 +54,8 @@ type core struct {
 	inspector *asynq.Inspector
 	// where names the Redis server in errors, without any password.
 	where string
+	// eventsMaxLen caps the event stream (0: events.DefaultMaxLen).
+	eventsMaxLen int64
 }
 
 // New connects to the Redis named by a URL, as in REDIS_URL, and pings it:

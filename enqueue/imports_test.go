@@ -7,7 +7,8 @@ import (
 )
 
 // TestImports keeps the package light for every service that imports it:
-// of this module, only tasks, leadsquared, internal/keys and internal/redisconn.
+// of this module, only tasks, leadsquared, internal/keys, internal/redisconn,
+// internal/campaign and internal/events.
 func TestImports(t *testing.T) {
 	t.Parallel()
 	out, err := exec.Command("go", "list", "-deps", "github.com/lsqdispatch/lsqdispatch/enqueue").Output()
@@ -19,6 +20,9 @@ func TestImports(t *testing.T) {
 		"github.com/lsqdispatch/lsqdispatch/tasks":         true,
 		"github.com/lsqdispatch/lsqdispatch/leadsquared":   true,
 		"github.com/lsqdispatch/lsqdispatch/internal/keys": true,
+		// go-redis only: the campaign registry and the event stream.
+		"github.com/lsqdispatch/lsqdispatch/internal/campaign": true,
+		"github.com/lsqdispatch/lsqdispatch/internal/events":   true,
 		// asynq and go-redis only: one parser of REDIS_URL for every binary.
 		"github.com/lsqdispatch/lsqdispatch/internal/redisconn": true,
 	}

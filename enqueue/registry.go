@@ -30,6 +30,9 @@ const (
 	// StateExpired: the notification's expiry passed before a worker called
 	// LeadSquared, so none ever will.
 	StateExpired = "expired"
+	// StateCancelled: the notification's campaign was cancelled before a
+	// worker called LeadSquared; its ref is free.
+	StateCancelled = "cancelled"
 )
 
 // takeoverScript claims a ref registry entry that is missing or stale: it

@@ -93,7 +93,7 @@ func TestClient_FailedEnqueueReleasesClaim(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "boom") || rep.Enqueued != 0 {
 			t.Fatalf("campaign: %+v, %v; want the enqueue's error", rep, err)
 		}
-		if keys := plain.Keys(t.Context(), "lsqd:*").Val(); len(keys) != 0 {
+		if keys := plain.Keys(t.Context(), "lsqd:*:ref:*").Val(); len(keys) != 0 {
 			t.Errorf("claims left behind: %v", keys)
 		}
 	})

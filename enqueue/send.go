@@ -259,6 +259,9 @@ func (c *Client) place(ctx context.Context, aq *asynq.Client, it *item, claimed,
 		return res, false, fmt.Errorf("enqueue: %w", err)
 	}
 	info, err := aq.EnqueueContext(ctx, task)
+	if errors.Is(err, asynq.ErrTaskIDConflict) && c.replaceCancelled(ctx, it) {
+		info, err = aq.EnqueueContext(ctx, task)
+	}
 	switch {
 	case err == nil:
 		res.State, res.ProcessAt = stateName(info.State), info.NextProcessAt
@@ -285,6 +288,20 @@ func (c *Client) place(ctx context.Context, aq *asynq.Client, it *item, claimed,
 	}
 	_ = c.release(bg, it.key(), it.queue())
 	return res, false, fmt.Errorf("enqueue: enqueue task %s in queue %s: %w", it.id(), it.queue(), err)
+}
+
+// replaceCancelled deletes the completed task that holds the item's task ID
+// when its campaign's cancel freed its ref, so that the ref may be used
+// again; it reports whether it did.
+func (c *Client) replaceCancelled(ctx context.Context, it *item) bool {
+	info, err := inspect(ctx, func() (*asynq.TaskInfo, error) { return c.inspector.GetTaskInfo(it.queue(), it.id()) })
+	if err != nil || info.State != asynq.TaskStateCompleted {
+		return false
+	}
+	if _, res := result(info.Result); !res.Cancelled {
+		return false
+	}
+	return c.inspector.DeleteTask(it.queue(), it.id()) == nil
 }
 
 // checkExpiry says what is wrong with an expiry (zero: none) of a

@@ -197,8 +197,11 @@ func fill(st *StatusInfo, info *asynq.TaskInfo) {
 	st.Attempts, st.MaxRetry = info.Retried, info.MaxRetry
 	st.LastError, st.LastFailedAt = info.LastErr, info.LastFailedAt
 	st.MessageID, st.Result = result(info.Result)
-	if st.Result.Expired {
+	switch {
+	case st.Result.Expired:
 		st.State = StateExpired
+	case st.Result.Cancelled:
+		st.State = StateCancelled
 	}
 	st.NextProcessAt, st.CompletedAt = info.NextProcessAt, info.CompletedAt
 	st.Payload = info.Payload

@@ -203,6 +203,9 @@ type Result struct {
 	// Expired is true when the notification expired before it was sent:
 	// LeadSquared was not called, and DeliveredAt is when it was dropped.
 	Expired bool `json:"expired,omitempty"`
+	// Cancelled is true when the notification's campaign was cancelled
+	// before it was sent: LeadSquared was not called, and its ref is free.
+	Cancelled bool `json:"cancelled,omitempty"`
 	// Unconfirmed, when set, says why the delivery is not confirmed:
 	// LeadSquared answered 2xx with a body that is not its answer, or that
 	// was cut short. It most likely delivered the notification; it was not

@@ -28,6 +28,8 @@ const (
 	OutcomeHalted               Outcome = "halted"       // the account is halted: retried after the probe, not a failure
 	OutcomeHandedBack           Outcome = "handed_back"  // shutdown, daily cap, a busy account: back to the queue, not a failure
 	OutcomeExpired              Outcome = "expired"      // its expiry passed before a call: never sent
+	OutcomeCancelled            Outcome = "cancelled"    // its campaign was cancelled before a call: never sent
+	OutcomePaused               Outcome = "paused"       // its campaign is paused: back to the queue, not a failure
 )
 
 // deferral hands a task back to asynq to run again after Delay, without

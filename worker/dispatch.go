@@ -114,7 +114,7 @@ func (d *dispatcher) tick(ctx context.Context) (time.Duration, error) {
 		return d.idle, err
 	}
 	res, err := dispatchScript.Run(ctx, d.rdb,
-		[]string{keys.DispatchDue, keys.DispatchPace, keys.DispatchKnown, asynqGroups, asynqPending},
+		[]string{keys.DispatchDue, keys.DispatchPace, keys.DispatchKnown, asynqGroups, asynqPending, keys.DispatchStopped},
 		d.lead.Microseconds(), d.batch, d.defaultPace.Microseconds(),
 		asynqTaskPrefix, asynqGroupKeys, keys.DispatchGroupsPrefix, keys.DispatchWeightPrefix, since, d.nowArg()).Slice()
 	if err != nil {

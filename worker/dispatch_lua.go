@@ -24,6 +24,7 @@ import "github.com/redis/go-redis/v9"
 // KEYS[3] known    SET   groups the scheduler tracks
 // KEYS[4] groups   SET   asynq:{bulk}:groups, every group asynq knows
 // KEYS[5] pending  LIST  asynq:{bulk}:pending
+// KEYS[6] stopped  SET   groups of paused or cancelled campaigns
 // ARGV[1] lead (µs): release this long before the account's due time
 // ARGV[2] most tasks to release in this call
 // ARGV[3] pace (µs) of an account no process configured
@@ -34,7 +35,9 @@ import "github.com/redis/go-redis/v9"
 // Each account holds its groups in a ZSET scored by virtual time (stride
 // scheduling): the group with the lowest runs next and then moves on by
 // 1e6/weight, so active groups share the account's rate by weight, and a new
-// group joins at the lowest virtual time of the account. An account's due
+// group joins at the lowest virtual time of the account. A stopped group
+// (internal/campaign pauses and cancels) is tracked but never joins: its
+// campaign's resume adds it. An account's due
 // time moves on by its pace at each release (from no earlier than one pace
 // ago, so a late tick catches up by one task, not a burst); workers move it
 // later when their booking must wait (holdScript).
@@ -52,7 +55,9 @@ local taskp, groupp, vtp, weightp = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 
 for _, g in ipairs(redis.call('SDIFF', KEYS[4], KEYS[3])) do
   local acct = string.match(g, '^[^/]+')
-  if acct then
+  if acct and redis.call('SISMEMBER', KEYS[6], g) == 1 then
+    redis.call('SADD', KEYS[3], g)
+  elseif acct then
     local top = redis.call('ZRANGE', vtp .. acct, 0, 0, 'WITHSCORES')
     local v = 0
     if #top > 0 then v = tonumber(top[2]) end

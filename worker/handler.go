@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/lsqdispatch/lsqdispatch/internal/campaign"
 	"github.com/lsqdispatch/lsqdispatch/leadsquared"
 	"github.com/lsqdispatch/lsqdispatch/tasks"
 )
@@ -28,6 +29,7 @@ type handler struct {
 	sched    *dispatcher
 	kinds    *kindHalts
 	dead     *deadLetters
+	camps    *campaigns
 	rdb      redis.Cmdable
 	log      zerolog.Logger
 	metrics  *Metrics
@@ -47,6 +49,8 @@ type attempt struct {
 	latency time.Duration
 	status  int
 	outcome Outcome // set by process when err alone does not tell it
+	// messageID is LeadSquared's MessageID of a delivered system notification.
+	messageID string
 	// cause is why an attempt that returned nil is not a plain delivery.
 	cause error
 }
@@ -71,6 +75,7 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		a.outcome = OutcomeArchived
 	}
 	h.record(a, err)
+	h.recordOutcome(ctx, a, err)
 	if err != nil {
 		// asynq records a failure in Redis once this returns (see awaitRedis).
 		h.awaitRedis(ctx)
@@ -85,6 +90,19 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			FailedAt: h.now().UTC(), Attempts: retried})
 	}
 	return err
+}
+
+// recordOutcome counts a final outcome in its campaign and appends its
+// event (see campaigns.record), even when ctx is done.
+func (h *handler) recordOutcome(ctx context.Context, a *attempt, err error) {
+	if a.meta.Ref == "" {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if rerr := h.camps.record(rctx, a, err); rerr != nil {
+		h.log.Warn().Err(rerr).Str("ref", a.meta.Ref).Str("outcome", string(a.outcome)).Msg("the outcome's event could not be recorded")
+	}
 }
 
 // redisPoll is how often a handler pings Redis while Redis is unreachable.
@@ -165,6 +183,9 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, a *attempt) error 
 	if meta.Expired(h.now()) {
 		return h.expired(t, meta, a)
 	}
+	if err := h.campaignStopped(ctx, t, meta, a); err != nil || a.outcome != "" {
+		return err
+	}
 	if reason, held := h.kinds.held(meta.Account, a.kind); held {
 		// LeadSquared answers 404 for this kind's path: the task waits
 		// without booking a slot, so the other kind keeps the whole limit;
@@ -190,6 +211,9 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, a *attempt) error 
 	if meta.Expired(h.now()) {
 		return h.expired(t, meta, a) // the slot goes unused: better than a late reminder
 	}
+	if err := h.campaignStopped(ctx, t, meta, a); err != nil || a.outcome != "" {
+		return err // paused or cancelled while the task waited for its slot
+	}
 
 	start := time.Now()
 	res, err := call.send(leadsquared.WithRequestID(ctx, meta.Ref), acct.Sender)
@@ -197,9 +221,34 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, a *attempt) error 
 	a.status = statusOf(err)
 	h.metrics.Latency.WithLabelValues(string(a.kind), meta.Account, strconv.Itoa(a.status)).Observe(a.latency.Seconds())
 	if err == nil {
+		a.messageID = res.MessageID
 		return h.delivered(ctx, t, meta, res, a.number)
 	}
 	return h.failed(ctx, t, acct, meta, a, err)
+}
+
+// campaignStopped hands back a task of a paused campaign (and gives the
+// account's turn to its other groups), or completes one of a cancelled
+// campaign without a call (a.outcome set); it returns nil, with no outcome,
+// for a running one.
+func (h *handler) campaignStopped(ctx context.Context, t *asynq.Task, meta tasks.Meta, a *attempt) error {
+	switch h.camps.state(ctx, meta) {
+	case campaign.Paused:
+		if meta.Lane == tasks.LaneBulk {
+			h.sched.wake(ctx, meta.Account)
+		}
+		return deferFor(pausedRecheck, OutcomePaused, &CampaignPausedError{Account: meta.Account, Campaign: meta.Campaign})
+	case campaign.Cancelled:
+		a.outcome = OutcomeCancelled
+		res := tasks.Result{DeliveredAt: h.now().UTC(), Attempt: a.number, Cancelled: true}
+		if data, err := json.Marshal(res); err == nil {
+			if _, err := t.ResultWriter().Write(data); err != nil {
+				h.log.Warn().Err(err).Str("ref", meta.Ref).Msg("cancelled, but the result could not be recorded")
+			}
+		}
+		cancelledRef(ctx, h, meta)
+	}
+	return nil
 }
 
 // waitFailed maps a limiter error to a deferral or a retry. A deferral of

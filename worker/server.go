@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/lsqdispatch/lsqdispatch/internal/campaign"
 	"github.com/lsqdispatch/lsqdispatch/leadsquared"
 	"github.com/lsqdispatch/lsqdispatch/tasks"
 )
@@ -52,6 +53,9 @@ type Config struct {
 	// failure, at the risk of delivering it twice. Default false: it is
 	// recorded as delivered_unconfirmed and not sent again.
 	ResendUnconfirmed bool
+	// EventsMaxLen caps the event stream, in entries (default
+	// events.DefaultMaxLen, about a million).
+	EventsMaxLen int64
 	// Logger receives one line per attempt and the server's events.
 	Logger zerolog.Logger
 	// Metrics receives the server's metrics (default: unregistered).
@@ -124,7 +128,7 @@ func New(cfg Config) (*Server, error) {
 	s.dead = &deadLetters{rdb: cfg.Redis, log: cfg.Logger, interval: cfg.DeadLetterSweepInterval, now: time.Now}
 	s.kinds = newKindHalts(cfg.Redis, cfg.Logger, cfg.Metrics, accounts, limiter, cfg.ProbeInterval)
 	s.handler = &handler{accounts: accounts, limiter: limiter, refs: s.refs, halts: s.halts, kinds: s.kinds, dead: s.dead,
-		sched: s.sched, rdb: cfg.Redis, log: cfg.Logger, metrics: cfg.Metrics, stop: s.stop,
+		sched: s.sched, camps: newCampaigns(campaign.New(cfg.Redis, cfg.EventsMaxLen)), rdb: cfg.Redis, log: cfg.Logger, metrics: cfg.Metrics, stop: s.stop,
 		probe: cfg.ProbeInterval, now: time.Now, resendUnconfirmed: cfg.ResendUnconfirmed}
 	s.asynq = asynq.NewServer(cfg.Queue, asynq.Config{
 		Concurrency:              cfg.Concurrency,

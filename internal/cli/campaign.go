@@ -18,7 +18,7 @@ func (a *app) campaignCmd() *cobra.Command {
 	var asJSON bool
 	var expiry expiryFlags
 	cmd := &cobra.Command{
-		Use:   "campaign FILE|-",
+		Use:   "campaign FILE|- | campaign list|status|pause|resume|cancel …",
 		Short: "Enqueue a campaign: JSON Lines, one notification a line",
 		Long: `Enqueue a campaign from a JSON Lines file (or - for standard input), one
 notification a line, to the bulk lane:
@@ -38,7 +38,12 @@ known (in the file or in Redis) are counted as duplicates.
 Each account's rate is shared between its running campaigns, equally unless
 --weight says otherwise: a campaign of weight 3 gets three calls for every
 one of a campaign of weight 1. A campaign never waits for an earlier one to
-finish, and transactional sends go first.`,
+finish, and transactional sends go first.
+
+A campaign without --name gets a generated name, printed. A name is unique
+per account while its campaign runs or is paused: reusing it exits 1.
+The verbs list, status, pause, resume and cancel steer campaigns; a file of
+one of those names is given as ./status.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.Weight < 1 || o.Weight > enqueue.MaxWeight {
@@ -73,6 +78,8 @@ finish, and transactional sends go first.`,
 				fmt.Fprintf(a.env.Stderr, "… and %d more problems\n", more)
 			}
 			switch {
+			case errors.Is(err, enqueue.ErrCampaignExists):
+				return invalid("%v", err)
 			case errors.Is(err, enqueue.ErrInvalidCampaign):
 				return invalid("%d of %d lines are invalid; nothing was enqueued (fix them, or use --skip-invalid to enqueue the rest)", rep.Invalid, rep.Lines)
 			case err != nil && !rep.Checked:
@@ -99,6 +106,7 @@ finish, and transactional sends go first.`,
 	cmd.Flags().IntVar(&o.Weight, "weight", 1, "the campaign's share of its account's rate against the account's other running campaigns (1 to 1000)")
 	cmd.Flags().BoolVar(&o.SkipInvalid, "skip-invalid", false, "enqueue the valid lines even when some are invalid")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	cmd.AddCommand(a.campaignVerbs()...)
 	return cmd
 }
 
