@@ -250,7 +250,7 @@ type Record struct {
 	// EndedAt is zero while the campaign is live or still counting.
 	EndedAt time.Time
 	// Sealed: its producer enqueued its last line.
-	Sealed bool
+	Sealed                                                                    bool
 	Total, Delivered, Unconfirmed, DeadLettered, Expired, Cancelled, Retrying int
 }
 
