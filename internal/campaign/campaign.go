@@ -250,7 +250,9 @@ type Record struct {
 	// EndedAt is zero while the campaign is live or still counting.
 	EndedAt time.Time
 	// Sealed: its producer enqueued its last line.
-	Sealed                                                                    bool
+	Sealed bool
+
+	// The counts (see enqueue.CampaignCounts).
 	Total, Delivered, Unconfirmed, DeadLettered, Expired, Cancelled, Retrying int
 }
 
