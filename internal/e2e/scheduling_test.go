@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -372,4 +373,15 @@ func TestScheduling_ExpiredIsNeverSent(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "expired") {
 		t.Errorf("notifyctl status of an expired line: exit %d\n%s", code, out)
 	}
+	var info enqueue.CampaignInfo
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		_, out := runCtl(t, s.redis.URL, "campaign", "status", "reminders", "--json")
+		info = enqueue.CampaignInfo{}
+		_ = json.Unmarshal([]byte(out), &info)
+		return info.State == enqueue.CampaignDone
+	}, "the campaign done")
+	if info.Counts.Delivered != delivered || info.Counts.Expired != expired || info.Counts.Total != 40 {
+		t.Errorf("campaign status %+v, want %d delivered and %d expired of 40", info.Counts, delivered, expired)
+	}
+	s.checkDeliveredEvents(t, "reminders", s.stats(t).PerRef)
 }
