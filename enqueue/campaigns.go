@@ -143,7 +143,8 @@ func (i *Inspector) CancelCampaign(ctx context.Context, account, name string) (C
 	return i.CampaignStatus(ctx, account, name)
 }
 
-var errEnded = errors.New("campaign ended")
+// errEnded marks the error of a transition an ended campaign cannot make.
+var errEnded = errors.New("the campaign has ended")
 
 func (i *Inspector) change(ctx context.Context, account, name, op string) (CampaignInfo, error) {
 	account = cmpOr(account, tasks.DefaultAccount)
@@ -157,10 +158,15 @@ func (i *Inspector) change(ctx context.Context, account, name, op string) (Campa
 		return info, ierr
 	}
 	if !changed && !(op == campaign.OpPause && st == campaign.Paused) && !(op == campaign.OpResume && st == campaign.Running) {
-		return info, fmt.Errorf("enqueue: %w: campaign %q of account %q is %s: it cannot %s", errEnded, name, account, st, op)
+		return info, &endedError{fmt.Sprintf("enqueue: campaign %q of account %q is %s: it cannot %s", name, account, st, op)}
 	}
 	return info, nil
 }
+
+type endedError struct{ msg string }
+
+func (e *endedError) Error() string        { return e.msg }
+func (e *endedError) Is(target error) bool { return target == errEnded }
 
 func infoOf(ctx context.Context, reg *campaign.Registry, r campaign.Record) (CampaignInfo, error) {
 	info := CampaignInfo{Account: r.Account, Name: r.Name, State: string(r.State), Weight: r.Weight,

@@ -175,7 +175,7 @@ func watchCampaigns(ctx context.Context, c *enqueue.Inspector, infos []enqueue.C
 	}
 	n, _ := total()
 	bar := progressbar.NewOptions(n, progressbar.OptionSetWriter(w), progressbar.OptionShowCount(),
-		progressbar.OptionSetDescription(infos[0].Name), progressbar.OptionSetPredictTime(false),
+		progressbar.OptionSetDescription(describe(infos)), progressbar.OptionSetPredictTime(false),
 		progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(200*time.Millisecond))
 	defer bar.Exit()
 	tick := time.NewTicker(500 * time.Millisecond)
