@@ -144,3 +144,37 @@ func ExampleInspector() {
 	// cancel: <nil>
 	// status after cancel: true
 }
+
+// A campaign is steered by name: paused, resumed, cancelled. Cancel records
+// what was not sent as cancelled and frees its refs.
+func ExampleInspector_PauseCampaign() {
+	m, redisURL := startRedis()
+	defer m.Close()
+	ctx := context.Background()
+	c, _ := enqueue.New(ctx, redisURL)
+	defer c.Close()
+	insp, _ := enqueue.NewInspector(ctx, redisURL)
+	defer insp.Close()
+
+	jsonl := `{"type":"push","ref":"sale-1","body":{"Title":"Sale","Content":"50% off today"}}
+{"type":"push","ref":"sale-2","body":{"Title":"Sale","Content":"50% off today"}}
+`
+	rep, _ := c.Campaign(ctx, strings.NewReader(jsonl), enqueue.CampaignOptions{Name: "spring"})
+	fmt.Println(rep.Name, rep.Enqueued)
+
+	info, _ := insp.PauseCampaign(ctx, "", "spring")
+	fmt.Println(info.State, info.Counts.Total, info.Counts.Pending)
+	info, _ = insp.ResumeCampaign(ctx, "", "spring")
+	fmt.Println(info.State)
+	info, _ = insp.CancelCampaign(ctx, "", "spring")
+	fmt.Println(info.State, info.Counts.Cancelled, info.Counts.Pending)
+
+	_, err := insp.CampaignStatus(ctx, "", "autumn")
+	fmt.Println(errors.Is(err, enqueue.ErrCampaignNotFound))
+	// Output:
+	// spring 2
+	// paused 2 2
+	// running
+	// cancelled 2 0
+	// true
+}
