@@ -44,6 +44,18 @@
 // released at once, workers waiting however long) as the benchmarks'
 // baseline.
 //
+// # Campaigns
+//
+// A paused or cancelled campaign's group is in the scheduler's stopped set
+// (internal/campaign changes it, with the campaign's state, in one script),
+// so no tick releases its tasks. A worker also reads the campaign's state,
+// at most 250 ms old, before it books a slot and again before the call: a
+// paused campaign's task goes back for a second without spending a retry
+// (and gives the account's turn to its other groups), a cancelled one's
+// completes without a call, recorded cancelled, its ref freed. Every final
+// outcome is counted in its campaign and appended to the event stream
+// (internal/events) in one script.
+//
 // # Failures
 //
 //   - 429, or a rate-limit exception in any answer: an account-wide cool-down

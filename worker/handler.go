@@ -241,14 +241,27 @@ func (h *handler) campaignStopped(ctx context.Context, t *asynq.Task, meta tasks
 	case campaign.Cancelled:
 		a.outcome = OutcomeCancelled
 		res := tasks.Result{DeliveredAt: h.now().UTC(), Attempt: a.number, Cancelled: true}
-		if data, err := json.Marshal(res); err == nil {
-			if _, err := t.ResultWriter().Write(data); err != nil {
-				h.log.Warn().Err(err).Str("ref", meta.Ref).Msg("cancelled, but the result could not be recorded")
-			}
+		if err := writeResult(t, res); err != nil {
+			h.log.Warn().Err(err).Str("ref", meta.Ref).Msg("cancelled, but the result could not be recorded")
 		}
 		cancelledRef(ctx, h, meta)
 	}
 	return nil
+}
+
+// writeResult writes res as the task's result; a task asynq did not hand
+// over (a test's) has no result to write.
+func writeResult(t *asynq.Task, res tasks.Result) error {
+	rw := t.ResultWriter()
+	if rw == nil {
+		return nil
+	}
+	data, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	_, err = rw.Write(data)
+	return err
 }
 
 // waitFailed maps a limiter error to a deferral or a retry. A deferral of
@@ -305,10 +318,8 @@ func (h *handler) delivered(ctx context.Context, t *asynq.Task, meta tasks.Meta,
 func (h *handler) expired(t *asynq.Task, meta tasks.Meta, a *attempt) error {
 	a.outcome = OutcomeExpired
 	res := tasks.Result{DeliveredAt: h.now().UTC(), Attempt: a.number, Expired: true}
-	if data, err := json.Marshal(res); err == nil {
-		if _, err := t.ResultWriter().Write(data); err != nil {
-			h.log.Warn().Err(err).Str("ref", meta.Ref).Msg("expired, but the result could not be recorded")
-		}
+	if err := writeResult(t, res); err != nil {
+		h.log.Warn().Err(err).Str("ref", meta.Ref).Msg("expired, but the result could not be recorded")
 	}
 	h.expireRef(meta, tasks.DefaultRetention)
 	return nil
