@@ -77,6 +77,15 @@
 //     ended 30 s ago, hands them back 60 s to 2 min after the kill, with
 //     their retries whole; its bookings free their slots within one span.
 //   - an undecodable payload: archived, never a crash loop.
+//   - a Redis failover (Sentinel): Redis replicates asynchronously, so the
+//     bookings written to the old master last may be lost, and the new
+//     master would grant slots already used in the window. A process whose
+//     client reaches another Redis server (a new connection's remote
+//     address; a dial, so nothing per call) grants nothing for one span
+//     from then, and logs it. Every booking lost was made before the
+//     change, so no window exceeds the limit; the cost is one span without
+//     calls. A Cluster's nodes are not watched, nor a change hidden behind
+//     one address (a proxy).
 //
 // # Testing
 //

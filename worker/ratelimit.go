@@ -117,6 +117,11 @@ type Limiter struct {
 	// time (a stop, a task's deadline): the dispatch scheduler releases
 	// other work at once, so that the gap is filled.
 	freed func(account string)
+	// switched is when the Redis server last changed (nil: never); for one
+	// span from then, nothing is granted (see failover.go).
+	switched atomic.Pointer[time.Time]
+	// onSwitch, when set, is told of each change of Redis server.
+	onSwitch func(from, to string)
 
 	// now, when set, replaces Redis's clock (tests only).
 	now func() time.Time
@@ -168,18 +173,27 @@ type Grant struct {
 // later inside LeadSquared's window. Wait checks the lateness on Redis's clock
 // when it claims the slot and again on this host's clock as its last step, and
 // gives a late slot back and books again rather than return it.
+//
+// For one span after the Redis server behind the limiter's client changed (a
+// Sentinel failover), Wait grants nothing: the old master's last bookings
+// may be lost (see failover.go).
 func (l *Limiter) Wait(ctx context.Context, stop <-chan struct{}, account string, lane tasks.Lane, p Policy) (Grant, error) {
 	start := time.Now()
 	for {
+		if err := l.holdAfterSwitch(ctx, stop, account, lane, p); err != nil {
+			return Grant{Waited: time.Since(start)}, err
+		}
 		id := l.prefix + strconv.FormatUint(l.seq.Add(1), 36)
 		due, err := l.slot(ctx, stop, account, lane, id, p)
 		if err != nil {
 			return Grant{Waited: time.Since(start)}, err
 		}
-		if time.Since(due) <= l.tolerance(p) {
+		if time.Since(due) <= l.tolerance(p) && l.switchPause(p) <= 0 {
 			return Grant{Waited: time.Since(start)}, nil
 		}
-		l.release(account, id) // late: this host stalled after the claim
+		// Late (this host stalled after the claim), or the server changed
+		// while the slot was booked.
+		l.release(account, id)
 	}
 }
 

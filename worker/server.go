@@ -24,6 +24,9 @@ type Config struct {
 	// Queue is asynq's Redis connection (required).
 	Queue asynq.RedisConnOpt
 	// Redis is the client of the limiter, halts and refs (required); the same Redis as Queue.
+	// New adds a dial hook to it, so that the limiter notices a failover;
+	// go-redis does not synchronise AddHook with commands, so build the
+	// Server before the client is in use.
 	Redis redis.UniversalClient
 	// Accounts are the LeadSquared accounts this process delivers for (at least one).
 	Accounts []Account
@@ -111,6 +114,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, stop: make(chan struct{})}
 	limiter := NewLimiter(cfg.Redis)
+	limiter.onSwitch = func(from, to string) {
+		cfg.Logger.Warn().Str("from", from).Str("to", to).
+			Msg("Redis server changed (a failover?): the limiter grants nothing for one window, whose last bookings may be lost")
+	}
+	limiter.watchServer(cfg.Redis)
 	s.sched = newDispatcher(cfg.Redis, cfg.Logger, cfg.Metrics, cfg.Scheduler)
 	if cfg.Scheduler == SchedulerFIFO {
 		limiter.appendOnly, limiter.maxWait = true, nil
