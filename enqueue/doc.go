@@ -82,11 +82,41 @@
 // goroutines, whose asynq calls are gathered into pipelines too. A ref seen
 // twice, in the file or in Redis, is counted as a duplicate.
 //
+// # Events
+//
+// notifyd appends an event (tasks.Event) to one Redis Stream as each
+// notification reaches its outcome (delivered, dead_lettered, expired,
+// cancelled) and as each campaign starts, pauses, resumes, is cancelled or
+// completes. A service reads them as a reader of a Redis consumer group of
+// its own, at least once, acknowledging each once handled:
+//
+//	r, err := c.EventReader(enqueue.EventReaderConfig{Group: "crm-sync"})
+//	for ctx.Err() == nil {
+//		evs, err := r.Read(ctx) // waits up to Block (1s) for new events
+//		…                       // handle evs
+//		err = r.Ack(ctx, ids...)
+//	}
+//
+// The group gets every event once, from the oldest in the stream (FromNow:
+// from its creation on), shared between its readers: run one reader per
+// process, each with its own Consumer name. An event a reader does not
+// acknowledge within ClaimIdle (1m), because its process died, say, goes
+// to another reader of the group; a reader that restarts under the same
+// name first gets back what it had not acknowledged. Handle events
+// idempotently (the event's ID is unique): at least once means an event
+// may come twice. The stream keeps about the last million events
+// (NOTIFYD_EVENTS_MAXLEN); a group that falls further behind misses the
+// oldest.
+//
+// Inspector.Events reads the stream without a group, changing nothing,
+// and follows it on request: notifyctl events uses it.
+//
 // # Client and Inspector
 //
 // A Client enqueues and tells what became of a notification it sent:
-// Status reports its state, attempts, last error and MessageID. That is
-// all a service that sends notifications needs, and all it sees.
+// Status reports its state, attempts, last error and MessageID, and
+// EventReader streams the outcomes. That is all a service that sends
+// notifications needs, and all it sees.
 //
 // Control lives apart, in an Inspector, as asynq keeps its Client and
 // Inspector apart: operators' tools (notifyctl) and the control verbs to

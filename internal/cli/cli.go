@@ -88,7 +88,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 type app struct {
 	env       Env
 	client    *enqueue.Client    // send, campaign, status
-	inspector *enqueue.Inspector // cancel, stats, dlq
+	inspector *enqueue.Inspector // cancel, stats, dlq, events
 }
 
 func (a *app) root() *cobra.Command {
@@ -110,7 +110,7 @@ that cannot be cancelled; 2 usage, configuration or Redis error.` + cmdline.Envi
 		},
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
-	root.AddCommand(a.sendCmd(), a.campaignCmd(), a.statusCmd(), a.cancelCmd(), a.statsCmd(), a.dlqCmd(), a.resumeCmd())
+	root.AddCommand(a.sendCmd(), a.campaignCmd(), a.statusCmd(), a.cancelCmd(), a.statsCmd(), a.dlqCmd(), a.resumeCmd(), a.eventsCmd())
 	return root
 }
 

@@ -114,6 +114,8 @@ func TestRun_UsageAndConfiguration(t *testing.T) {
 		{"RedisDownPasswordHidden", "redis://:s3cret@127.0.0.1:1/0", []string{"send", "push", "--title", "t", "--content", "c"}, 2,
 			[]string{"redis://:xxxxx@127.0.0.1:1/0 does not answer PING"}},
 		{"BadRedisURL", "redis://:s3cret@[::1/0", []string{"stats"}, 2, []string{"does not parse"}},
+		{"EventsRedisDown", "redis://:s3cret@127.0.0.1:1/0", []string{"events", "--follow"}, 2, []string{"does not answer PING"}},
+		{"EventsTakesNoArgs", "redis://x", []string{"events", "spring"}, 2, []string{`unknown command "spring"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/lsqdispatch/lsqdispatch/internal/events"
 	"github.com/lsqdispatch/lsqdispatch/leadsquared"
 	"github.com/lsqdispatch/lsqdispatch/tasks"
 	"github.com/lsqdispatch/lsqdispatch/worker"
@@ -38,6 +39,12 @@ type Config struct {
 	// LeadSquared's, at the risk of a duplicate (NOTIFYD_RESEND_UNCONFIRMED,
 	// default false: recorded as delivered_unconfirmed).
 	ResendUnconfirmed bool
+	// EventsMaxLen caps the event stream at about this many events, the
+	// oldest trimmed first (NOTIFYD_EVENTS_MAXLEN, default
+	// events.DefaultMaxLen, at least MinEventsMaxLen).
+	EventsMaxLen int64
+	// EventsWebhook posts every event to a URL; off when its URL is "".
+	EventsWebhook Webhook
 	// UI is the asynqmon UI's access control.
 	UI UI
 	// LogLevel and LogFormat (LOG_LEVEL default info; LOG_FORMAT json or console, default json).
@@ -53,6 +60,31 @@ type UI struct {
 	// e.g. http://prometheus:9090; "" hides that page (NOTIFYD_PROMETHEUS_URL).
 	PrometheusURL string
 }
+
+// Webhook is where notifyd posts the events, signed. String never shows
+// the secret, nor the URL's userinfo and query.
+type Webhook struct {
+	// URL receives a POST per event, an http(s) URL; "" turns the webhook
+	// off (NOTIFYD_EVENTS_WEBHOOK_URL).
+	URL string
+	// Secret signs each request, at least MinWebhookSecret characters;
+	// required with URL (NOTIFYD_EVENTS_WEBHOOK_SECRET).
+	Secret string
+}
+
+func (w Webhook) String() string {
+	if w.URL == "" {
+		return "webhook off"
+	}
+	return "webhook " + events.RedactURL(w.URL)
+}
+
+// MinEventsMaxLen is the smallest NOTIFYD_EVENTS_MAXLEN: a shorter stream
+// would trim events before its readers see them.
+const MinEventsMaxLen = 1000
+
+// MinWebhookSecret is the shortest NOTIFYD_EVENTS_WEBHOOK_SECRET.
+const MinWebhookSecret = 16
 
 // Account is one LeadSquared account as configured. String never shows its keys.
 type Account struct {
@@ -103,6 +135,8 @@ func FromEnv(getenv Getenv) (*Config, error) {
 	if c.HTTPAddr == "off" {
 		c.HTTPAddr = ""
 	}
+	c.EventsMaxLen = int64(p.integer(EnvEventsMaxLen, events.DefaultMaxLen, MinEventsMaxLen))
+	c.EventsWebhook = p.webhook()
 	c.LogLevel = p.level()
 	c.Scheduler = worker.Scheduler(cmp.Or(getenv(EnvScheduler), string(worker.SchedulerFair)))
 	if c.Scheduler != worker.SchedulerFair && c.Scheduler != worker.SchedulerFIFO {
@@ -184,6 +218,26 @@ func (p *parser) httpURL(name string) string {
 		return ""
 	}
 	return strings.TrimSuffix(v, "/")
+}
+
+// webhook reads the events webhook: both variables or neither. Errors never
+// repeat the secret, nor the URL's userinfo and query.
+func (p *parser) webhook() Webhook {
+	w := Webhook{URL: p.getenv(EnvEventsWebhookURL), Secret: p.getenv(EnvEventsWebhookSecret)}
+	switch {
+	case w.URL == "" && w.Secret != "":
+		p.fail(EnvEventsWebhookSecret, "set, but %s is not: set the URL to turn the webhook on, or unset the secret", EnvEventsWebhookURL)
+	case w.URL == "":
+		return w
+	case w.Secret == "":
+		p.fail(EnvEventsWebhookSecret, "required with %s (the key that signs each request), e.g. the output of: openssl rand -hex 32", EnvEventsWebhookURL)
+	case len(w.Secret) < MinWebhookSecret:
+		p.fail(EnvEventsWebhookSecret, "%d characters, under the minimum of %d: use e.g. the output of: openssl rand -hex 32", len(w.Secret), MinWebhookSecret)
+	}
+	if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.fail(EnvEventsWebhookURL, "%q is not an http(s) URL such as https://hooks.example.com/lsqd", events.RedactURL(w.URL))
+	}
+	return w
 }
 
 func (p *parser) level() zerolog.Level {

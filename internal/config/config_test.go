@@ -1,12 +1,14 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lsqdispatch/lsqdispatch/internal/events"
 	"github.com/lsqdispatch/lsqdispatch/worker"
 )
 
@@ -103,5 +105,66 @@ func TestLoadAccounts(t *testing.T) {
 	_, err = LoadAccounts(missing, env(nil))
 	if err == nil || !strings.Contains(err.Error(), "accounts.x.access_key_env") || !strings.Contains(err.Error(), "accounts.x.rate_limit") {
 		t.Fatalf("want both problems named: %v", err)
+	}
+}
+
+func TestFromEnv_Events(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{EnvRedisURL: "redis://x:6379/0", EnvAccessKey: "a", EnvSecretKey: "s"}
+	with := func(kv ...string) Getenv {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return env(m)
+	}
+	const secret = "whsec-0123456789abcdef"
+
+	c, err := FromEnv(with())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.EventsMaxLen != events.DefaultMaxLen || c.EventsWebhook != (Webhook{}) {
+		t.Fatalf("defaults: maxlen %d, %v", c.EventsMaxLen, c.EventsWebhook)
+	}
+	c, err = FromEnv(with(EnvEventsMaxLen, "5000", EnvEventsWebhookURL, "https://u:urlpass@hooks.test/lsqd?token=qtoken",
+		EnvEventsWebhookSecret, secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.EventsMaxLen != 5000 || c.EventsWebhook.URL != "https://u:urlpass@hooks.test/lsqd?token=qtoken" || c.EventsWebhook.Secret != secret {
+		t.Fatalf("set: maxlen %d, %+v", c.EventsMaxLen, c.EventsWebhook)
+	}
+	if s := fmt.Sprintf("%v %+v", c.EventsWebhook, c); strings.Contains(s, secret) || strings.Contains(s, "urlpass") || strings.Contains(s, "qtoken") {
+		t.Errorf("printing the config shows a credential: %s", s)
+	}
+
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"MaxLenTooSmall", []string{EnvEventsMaxLen, "10"}, EnvEventsMaxLen + `: "10" is not a whole number of at least 1000`},
+		{"SecretWithoutURL", []string{EnvEventsWebhookSecret, secret}, EnvEventsWebhookSecret + ": set, but " + EnvEventsWebhookURL + " is not"},
+		{"URLWithoutSecret", []string{EnvEventsWebhookURL, "https://hooks.test"}, EnvEventsWebhookSecret + ": required with " + EnvEventsWebhookURL},
+		{"ShortSecret", []string{EnvEventsWebhookURL, "https://hooks.test", EnvEventsWebhookSecret, "short-s3cret"}, "12 characters, under the minimum of 16"},
+		{"NotHTTP", []string{EnvEventsWebhookURL, "ftp://u:urlpass@hooks.test/?token=qtoken", EnvEventsWebhookSecret, secret},
+			EnvEventsWebhookURL + `: "ftp://xxxxx@hooks.test/?xxxxx" is not an http(s) URL`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := FromEnv(with(tc.env...))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+			for _, leak := range []string{secret, "short-s3cret", "urlpass", "qtoken"} {
+				if strings.Contains(err.Error(), leak) {
+					t.Errorf("the error shows %q: %v", leak, err)
+				}
+			}
+		})
 	}
 }

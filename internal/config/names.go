@@ -27,6 +27,9 @@ const (
 	EnvUIReadOnly             = "NOTIFYD_UI_READONLY"
 	EnvPrometheusURL          = "NOTIFYD_PROMETHEUS_URL"
 	EnvResendUnconfirmed      = "NOTIFYD_RESEND_UNCONFIRMED"
+	EnvEventsMaxLen           = "NOTIFYD_EVENTS_MAXLEN"
+	EnvEventsWebhookURL       = "NOTIFYD_EVENTS_WEBHOOK_URL"
+	EnvEventsWebhookSecret    = "NOTIFYD_EVENTS_WEBHOOK_SECRET"
 	EnvLogLevel               = "LOG_LEVEL"
 	EnvLogFormat              = "LOG_FORMAT"
 )
@@ -37,7 +40,7 @@ var EnvVars = []string{
 	EnvSystemNotificationPath, EnvRateLimit, EnvRateMargin, EnvDailyLimit, EnvDailyReserve,
 	EnvAccountsFile, EnvAllowInsecureHTTP, EnvConcurrency, EnvHTTPAddr, EnvShutdownTimeout, EnvScheduler,
 	EnvUIUser, EnvUIPassword, EnvUIReadOnly, EnvPrometheusURL, EnvLogLevel, EnvLogFormat,
-	EnvResendUnconfirmed,
+	EnvResendUnconfirmed, EnvEventsMaxLen, EnvEventsWebhookURL, EnvEventsWebhookSecret,
 }
 
 // HTTP paths served by notifyd on NOTIFYD_HTTP_ADDR.

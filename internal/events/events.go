@@ -8,7 +8,9 @@ package events
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -83,6 +85,32 @@ func Range(ctx context.Context, rdb redis.Cmdable, after string, count int64) ([
 		return nil, fmt.Errorf("events: read %s: %w", keys.Events, err)
 	}
 	return decodeAll(msgs)
+}
+
+// Next returns up to count events after the entry ID after ("" or "0":
+// from the start of the stream), oldest first. When there is none yet and
+// wait is positive, it waits up to wait for one to be appended; it returns
+// no events, and no error, when none came. go-redis cannot interrupt the
+// wait: Next returns within wait after ctx ends.
+func Next(ctx context.Context, rdb redis.Cmdable, after string, count int64, wait time.Duration) ([]tasks.Event, error) {
+	if after == "" {
+		after = "0"
+	}
+	block := time.Duration(-1) // no BLOCK: go-redis sends BLOCK 0, forever, for 0
+	if wait > 0 {
+		block = wait
+	}
+	streams, err := rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{keys.Events, after}, Count: count, Block: block}).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("events: read %s: %w", keys.Events, err)
+	}
+	if len(streams) == 0 {
+		return nil, nil
+	}
+	return decodeAll(streams[0].Messages)
 }
 
 func decodeAll(msgs []redis.XMessage) ([]tasks.Event, error) {

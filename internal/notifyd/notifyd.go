@@ -1,6 +1,7 @@
 // Package notifyd is the notifyd command: it runs the workers from the
 // environment (see internal/config), serves health, readiness and metrics,
-// and shuts down gracefully.
+// forwards the events to a webhook when one is configured, and shuts down
+// gracefully.
 package notifyd
 
 import (
@@ -21,6 +22,7 @@ import (
 
 	"github.com/lsqdispatch/lsqdispatch/internal/cmdline"
 	"github.com/lsqdispatch/lsqdispatch/internal/config"
+	"github.com/lsqdispatch/lsqdispatch/internal/events"
 	"github.com/lsqdispatch/lsqdispatch/internal/redisconn"
 	"github.com/lsqdispatch/lsqdispatch/worker"
 )
@@ -81,13 +83,14 @@ Exit codes: 0 all good, 2 a check failed.` + cmdline.Environment(config.EnvVars.
 // Version is the build's version (set with -ldflags on leadsquared.Version).
 func Version() string { return leadsquaredVersion() }
 
-// Process is one running notifyd: its workers and HTTP listener.
+// Process is one running notifyd: its workers, HTTP listener and events webhook.
 type Process struct {
 	Config   *config.Config
 	Log      zerolog.Logger
 	Redis    redis.UniversalClient
 	Registry *prometheus.Registry
 	Server   *worker.Server
+	webhook  *events.Webhook // nil when off
 	http     *http.Server
 	listener net.Listener
 	ui       http.Handler
@@ -115,7 +118,8 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 	registerQueueMetrics(p.Registry, rdb, log)
 	wcfg := worker.Config{Queue: queue, Redis: rdb, Concurrency: cfg.Concurrency,
 		ShutdownTimeout: cfg.ShutdownTimeout, Scheduler: cfg.Scheduler, ResendUnconfirmed: cfg.ResendUnconfirmed,
-		Logger: log, Metrics: worker.NewMetrics(p.Registry)}
+		EventsMaxLen: cfg.EventsMaxLen,
+		Logger:       log, Metrics: worker.NewMetrics(p.Registry)}
 	for _, a := range cfg.Accounts {
 		c, err := a.Client()
 		if err != nil {
@@ -147,6 +151,10 @@ func Start(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts Opt
 		p.Stop()
 		return nil, err
 	}
+	if err := p.startWebhook(); err != nil {
+		p.Stop()
+		return nil, err
+	}
 	log.Info().Int("concurrency", cfg.Concurrency).Int("accounts", len(cfg.Accounts)).
 		Str("http", p.Addr()).Msg("notifyd started")
 	return p, nil
@@ -160,8 +168,13 @@ func (p *Process) Addr() string {
 	return p.listener.Addr().String()
 }
 
-// Stop shuts the workers down gracefully, then the HTTP listener.
+// Stop stops the events webhook (an event it was posting stays pending, to
+// be posted again), shuts the workers down gracefully, then the HTTP
+// listener.
 func (p *Process) Stop() {
+	if p.webhook != nil {
+		p.webhook.Shutdown()
+	}
 	if p.Server != nil {
 		p.Server.Shutdown()
 	}
