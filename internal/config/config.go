@@ -45,17 +45,19 @@ type Config struct {
 	EventsMaxLen int64
 	// EventsWebhook posts every event to a URL; off when its URL is "".
 	EventsWebhook Webhook
-	// UI is the asynqmon UI's access control.
+	// UI is the access control of the monitoring UI and the campaigns page.
 	UI UI
 	// LogLevel and LogFormat (LOG_LEVEL default info; LOG_FORMAT json or console, default json).
 	LogLevel  zerolog.Level
 	LogFormat string
 }
 
-// UI is the access control of the monitoring UI.
+// UI is the access control of the monitoring UI (PathMonitoring) and the
+// campaigns page (PathCampaigns): one login for both, and ReadOnly turns
+// off the changes of both.
 type UI struct {
 	User, Password string // NOTIFYD_UI_USER / NOTIFYD_UI_PASSWORD: basic auth, required off loopback
-	ReadOnly       bool   // NOTIFYD_UI_READONLY
+	ReadOnly       bool   // NOTIFYD_UI_READONLY: no pausing, deleting or cancelling from the UI (default false)
 	// PrometheusURL is the Prometheus server the UI's metrics page queries,
 	// e.g. http://prometheus:9090; "" hides that page (NOTIFYD_PROMETHEUS_URL).
 	PrometheusURL string

@@ -49,6 +49,9 @@ const (
 	PathReadyz     = "/readyz"
 	PathMetrics    = "/metrics"
 	PathMonitoring = "/monitoring/"
+	// PathCampaigns is the campaigns page and its JSON API, behind the
+	// monitoring UI's login and read-only mode.
+	PathCampaigns = "/campaigns/"
 )
 
 // DefaultHTTPAddr is NOTIFYD_HTTP_ADDR's default; the port is notifyd's HTTP port.
