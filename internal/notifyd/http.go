@@ -15,7 +15,8 @@ import (
 	"github.com/lsqdispatch/lsqdispatch/internal/config"
 )
 
-// DefaultUI builds the monitoring UI mounted at /monitoring/ (nil: none).
+// DefaultUI builds the monitoring UI mounted at /monitoring/ and
+// /campaigns/ (nil: none).
 var DefaultUI func(p *Process) (http.Handler, error)
 
 func (p *Process) startHTTP(opts Options) error {
@@ -35,7 +36,9 @@ func (p *Process) startHTTP(opts Options) error {
 		}
 		if ui != nil {
 			p.ui = ui
-			mux.Handle(config.PathMonitoring, ui)
+			for _, path := range uiPaths {
+				mux.Handle(path, ui)
+			}
 		}
 	}
 	l, err := net.Listen("tcp", p.Config.HTTPAddr)

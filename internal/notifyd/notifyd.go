@@ -101,7 +101,7 @@ type Process struct {
 type Options struct {
 	// Worker overrides worker settings after they are built from the config.
 	Worker func(*worker.Config)
-	// UI, when set, is mounted at /monitoring/.
+	// UI, when set, is mounted at /monitoring/ and /campaigns/ (uiPaths).
 	UI func(p *Process) (http.Handler, error)
 }
 

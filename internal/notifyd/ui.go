@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -21,20 +22,24 @@ import (
 
 func init() { DefaultUI = NewUI }
 
-// NewUI builds the monitoring UI, asynqmon, mounted at config.PathMonitoring:
-// queues and tasks, each task shown as a notification (see formatPayload and
-// formatResult).
+// NewUI builds the monitoring UI: asynqmon at config.PathMonitoring, queues
+// and tasks, each task shown as a notification (see formatPayload and
+// formatResult); and the campaigns page at config.PathCampaigns, every
+// campaign's progress with Pause, Resume and Cancel (see campaignsPage).
 //
 // On a loopback listener (127.0.0.0/8, ::1, localhost) the UI needs no
 // password. Anywhere else ("" and 0.0.0.0 included) it requires
 // NOTIFYD_UI_USER and NOTIFYD_UI_PASSWORD, checked as HTTP basic auth, and
 // NewUI returns an error naming them when they are missing, so that notifyd
-// refuses to start. NOTIFYD_UI_READONLY makes asynqmon read-only, and
-// NOTIFYD_PROMETHEUS_URL turns on its metrics page. Only the UI is guarded:
-// /metrics, /healthz and /readyz stay open to scrapers and probes.
+// refuses to start. NOTIFYD_UI_READONLY makes asynqmon read-only and takes
+// the buttons off the campaigns page, whose changes then answer 403, and
+// NOTIFYD_PROMETHEUS_URL turns on asynqmon's metrics page. Only the UI is
+// guarded: /metrics, /healthz and /readyz stay open to scrapers and probes.
 //
-// The returned handler holds its own Redis client, made from the workers'
-// connection options; Process.Stop closes it.
+// The returned handler serves both paths (mount it at each of uiPaths). It
+// holds its own Redis clients: asynqmon's, made from the workers'
+// connection options, and the campaigns page's enqueue.Inspector, connected
+// on first use from REDIS_URL; Process.Stop closes them.
 func NewUI(p *Process) (http.Handler, error) {
 	ui := p.Config.UI
 	if (ui.User == "") != (ui.Password == "") {
@@ -60,14 +65,21 @@ func NewUI(p *Process) (http.Handler, error) {
 		PrometheusAddress: ui.PrometheusURL,
 		ReadOnly:          ui.ReadOnly,
 	})
-	h := &uiHandler{Handler: mon, close: mon.Close}
+	campaigns := newCampaignsPage(p.Config.RedisURL, ui.ReadOnly)
+	mux := http.NewServeMux()
+	mux.Handle(config.PathMonitoring, mon)
+	mux.Handle(config.PathCampaigns, campaigns.handler())
+	h := &uiHandler{Handler: mux, close: func() error { return errors.Join(mon.Close(), campaigns.Close()) }}
 	if ui.User != "" {
-		h.Handler = basicAuth(mon, ui.User, ui.Password)
+		h.Handler = basicAuth(mux, ui.User, ui.Password)
 	}
 	return h, nil
 }
 
-// uiHandler is the UI with the means to close its Redis connection.
+// uiPaths are the paths the UI serves, all behind its one login.
+var uiPaths = []string{config.PathMonitoring, config.PathCampaigns}
+
+// uiHandler is the UI with the means to close its Redis connections.
 type uiHandler struct {
 	http.Handler
 	close func() error

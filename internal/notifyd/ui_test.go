@@ -126,11 +126,13 @@ func TestNewUI_OffLoopbackWithCredentials(t *testing.T) {
 func TestStart_CredentialsGuardOnlyTheUI(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(c *config.Config) { c.UI = config.UI{User: "ops", Password: "pw"} })
-	if code, _ := get(t, b.base+config.PathMonitoring, "", ""); code != http.StatusUnauthorized {
-		t.Errorf("/monitoring/ without credentials: %d, want 401", code)
-	}
-	if code, _ := get(t, b.base+config.PathMonitoring, "ops", "pw"); code != http.StatusOK {
-		t.Errorf("/monitoring/ with credentials: %d, want 200", code)
+	for _, path := range []string{config.PathMonitoring, config.PathCampaigns} {
+		if code, _ := get(t, b.base+path, "", ""); code != http.StatusUnauthorized {
+			t.Errorf("%s without credentials: %d, want 401", path, code)
+		}
+		if code, _ := get(t, b.base+path, "ops", "pw"); code != http.StatusOK {
+			t.Errorf("%s with credentials: %d, want 200", path, code)
+		}
 	}
 	for _, path := range []string{config.PathMetrics, config.PathHealthz, config.PathReadyz} {
 		if code, body := get(t, b.base+path, "", ""); code != http.StatusOK {
