@@ -92,6 +92,7 @@ func run(ctx context.Context, size int, addr string, exitWhenDone bool, getenv c
 		len(d.campaign.refused), len(d.campaign.flaky))
 	fmt.Fprintf(stdout, "  workers      %d pools of %d, sharing one limit\n", len(d.pools), d.opts.Concurrency)
 	fmt.Fprintf(stdout, "  UI           http://%s/monitoring/\n", d.Addr())
+	fmt.Fprintf(stdout, "  campaigns    http://%s/campaigns/\n", d.Addr())
 	fmt.Fprintf(stdout, "  metrics      http://%s/metrics\n", d.Addr())
 	if d.LogPath() != "" {
 		fmt.Fprintf(stdout, "  logs         %s\n", d.LogPath())
@@ -112,6 +113,7 @@ func run(ctx context.Context, size int, addr string, exitWhenDone bool, getenv c
 	}
 	fmt.Fprintf(stdout, "\nThe UI stays up until Ctrl-C:\n")
 	fmt.Fprintf(stdout, "  http://%s/monitoring/  queues, tasks, dead letters\n", d.Addr())
+	fmt.Fprintf(stdout, "  http://%s/campaigns/   campaigns: progress, pause, resume, cancel\n", d.Addr())
 	fmt.Fprintf(stdout, "  http://%s/metrics      Prometheus metrics\n", d.Addr())
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "\nStopping.")
