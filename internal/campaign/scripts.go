@@ -15,19 +15,18 @@ import "github.com/redis/go-redis/v9"
 // finals is the Lua snippet that ends a campaign whose every notification
 // reached a final outcome once its producer sealed it: running or paused →
 // done (with campaign_completed), cancelled stays cancelled. It needs the
-// locals h (hash key), now, ev (the completed event) and maxlen.
+// locals h (hash key), events (the stream), now, ev (the completed
+// event), maxlen and ttl (the record's retention, ms). One HMGET reads all
+// it needs.
 const finals = `
-local function sum(f)
-  return tonumber(redis.call('HGET', h, f) or '0') or 0
-end
 local function finish()
-  if redis.call('HGET', h, 'sealed') ~= '1' or redis.call('HEXISTS', h, 'ended_ms') == 1 then return 0 end
-  local done = sum('delivered') + sum('dead_lettered') + sum('expired') + sum('cancelled')
-  if done < sum('total') then return 0 end
+  local f = redis.call('HMGET', h, 'sealed', 'ended_ms', 'delivered', 'dead_lettered', 'expired', 'cancelled', 'total', 'state')
+  if f[1] ~= '1' or f[2] then return 0 end
+  local function n(i) return tonumber(f[i] or '0') or 0 end
+  if n(3) + n(4) + n(5) + n(6) < n(7) then return 0 end
   redis.call('HSET', h, 'ended_ms', now)
   redis.call('PEXPIRE', h, ttl)
-  local st = redis.call('HGET', h, 'state')
-  if st == 'running' or st == 'paused' then
+  if f[8] == 'running' or f[8] == 'paused' then
     redis.call('HSET', h, 'state', 'done')
     redis.call('XADD', events, 'MAXLEN', '~', maxlen, '*', 'e', ev)
     return 2
