@@ -39,6 +39,8 @@ var knownMetrics = map[string]metric{
 	"lsqd_dead_letters":                         {Labels: []string{"queue"}},
 	"lsqd_dispatch_released_total":              {Labels: []string{"account"}},
 	"lsqd_dead_letters_dropped":                 {},
+	"lsqd_campaigns":                            {Labels: []string{"state"}},
+	"lsqd_campaign_notifications":               {Labels: []string{"account", "campaign", "state", "count"}},
 
 	// asynq's queue gauges: every replica exports the same values, read from
 	// Redis, so queries combine them with max. tasks_enqueued_total is a
@@ -69,6 +71,7 @@ func labelValues() map[string][]string {
 		"outcome": {
 			string(worker.OutcomeDelivered), string(worker.OutcomeDeliveredUnconfirmed), string(worker.OutcomeRetried), string(worker.OutcomeRateLimited),
 			string(worker.OutcomeArchived), string(worker.OutcomeHalted), string(worker.OutcomeHandedBack), string(worker.OutcomeExpired),
+			string(worker.OutcomeCancelled), string(worker.OutcomePaused),
 		},
 		"lane":  lanes,
 		"queue": lanes,
@@ -76,6 +79,7 @@ func labelValues() map[string][]string {
 		// asynq/x/metrics's states of asynq_tasks_enqueued_total.
 		"state": {"active", "pending", "scheduled", "retry", "archived", "completed"},
 		"job":   {promJobNotifyd, "prometheus"},
+		"count": {"total", "pending", "delivered", "retrying", "dead_lettered", "expired", "cancelled"},
 	}
 }
 

@@ -18,11 +18,13 @@ import (
 // registerQueueMetrics registers the queue metrics read from Redis at each
 // scrape: asynq's own collector (asynq_queue_size, asynq_queue_latency_seconds,
 // asynq_tasks_enqueued_total{queue,state}, …, from
-// github.com/hibiken/asynq/x/metrics) and lsqd_dead_letters{queue}. Every
+// github.com/hibiken/asynq/x/metrics), lsqd_dead_letters{queue} and the
+// campaigns' (lsqd_campaigns, lsqd_campaign_notifications). Every
 // replica exports the same values: dashboards combine them with max.
 func registerQueueMetrics(reg prometheus.Registerer, rdb redis.UniversalClient, log zerolog.Logger) {
 	insp := asynq.NewInspectorFromRedisClient(rdb) // shares rdb: nothing to close
-	reg.MustRegister(metrics.NewQueueMetricsCollector(insp), &deadLetterCollector{inspector: insp, rdb: rdb, log: log})
+	reg.MustRegister(metrics.NewQueueMetricsCollector(insp), &deadLetterCollector{inspector: insp, rdb: rdb, log: log},
+		newCampaignCollector(rdb, log))
 }
 
 var droppedDesc = prometheus.NewDesc("lsqd_dead_letters_dropped",

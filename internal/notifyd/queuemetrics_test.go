@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/lsqdispatch/lsqdispatch/internal/campaign"
 	"github.com/lsqdispatch/lsqdispatch/internal/keys"
 	"github.com/lsqdispatch/lsqdispatch/tasks"
 )
@@ -78,5 +79,39 @@ func TestStart_MetricsShowQueuesAndDeadLetters(t *testing.T) {
 	}
 	if got := metricLines(t, b.base, "lsqd_dead_letters_dropped "); !slices.Equal(got, []string{"lsqd_dead_letters_dropped 2"}) {
 		t.Errorf("after 2 drops: %q", got)
+	}
+}
+
+// The campaign registry is exported: campaigns by state, and the counts of
+// the live ones.
+func TestStart_MetricsShowCampaigns(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	reg := campaign.New(b.proc.Redis, 0)
+	ctx := t.Context()
+	for _, name := range []string{"spring", "autumn"} {
+		if err := reg.Start(ctx, "default", name, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := reg.Add(ctx, "default", "spring", 5, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := reg.Change(ctx, "default", "autumn", campaign.OpCancel, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		`lsqd_campaigns{state="running"} 1`,
+		`lsqd_campaigns{state="cancelled"} 1`,
+		`lsqd_campaign_notifications{account="default",campaign="spring",count="total",state="running"} 5`,
+		`lsqd_campaign_notifications{account="default",campaign="spring",count="pending",state="running"} 5`,
+	} {
+		name := line[:strings.IndexByte(line, '{')]
+		if !slices.Contains(metricLines(t, b.base, name+"{"), line) {
+			t.Errorf("/metrics lacks %s; it has %q", line, metricLines(t, b.base, name+"{"))
+		}
+	}
+	if got := metricLines(t, b.base, `lsqd_campaign_notifications{account="default",campaign="autumn"`); len(got) != 0 {
+		t.Errorf("an ended campaign's counts are exported: %q", got)
 	}
 }
