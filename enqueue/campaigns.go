@@ -32,6 +32,9 @@ var (
 	ErrCampaignNotFound = campaign.ErrNotFound
 	// ErrCampaignExists: a campaign of that name is running or paused in the account.
 	ErrCampaignExists = campaign.ErrExists
+	// ErrCampaignEnded: the campaign is done or cancelled, so it cannot be
+	// paused or resumed (a done one cannot be cancelled either).
+	ErrCampaignEnded = errors.New("ended")
 	// ErrCampaignCancelled: the campaign was cancelled while it was being enqueued.
 	ErrCampaignCancelled = errors.New("campaign cancelled")
 )
@@ -131,10 +134,7 @@ func (i *Inspector) ResumeCampaign(ctx context.Context, account, name string) (C
 func (i *Inspector) CancelCampaign(ctx context.Context, account, name string) (CampaignInfo, error) {
 	account = cmpOr(account, tasks.DefaultAccount)
 	info, err := i.change(ctx, account, name, campaign.OpCancel)
-	if err != nil && !errors.Is(err, errEnded) {
-		return info, err
-	}
-	if info.State != CampaignCancelled {
+	if err != nil {
 		return info, err
 	}
 	if err := i.sweep(ctx, account, name); err != nil {
@@ -143,8 +143,10 @@ func (i *Inspector) CancelCampaign(ctx context.Context, account, name string) (C
 	return i.CampaignStatus(ctx, account, name)
 }
 
-// errEnded marks the error of a transition an ended campaign cannot make.
-var errEnded = errors.New("the campaign has ended")
+// opTargets is the state each transition leads to: asking for the state a
+// campaign is already in changes nothing and is no error.
+var opTargets = map[string]campaign.State{campaign.OpPause: campaign.Paused,
+	campaign.OpResume: campaign.Running, campaign.OpCancel: campaign.Cancelled}
 
 func (i *Inspector) change(ctx context.Context, account, name, op string) (CampaignInfo, error) {
 	account = cmpOr(account, tasks.DefaultAccount)
@@ -157,16 +159,11 @@ func (i *Inspector) change(ctx context.Context, account, name, op string) (Campa
 	if ierr != nil {
 		return info, ierr
 	}
-	if !changed && !(op == campaign.OpPause && st == campaign.Paused) && !(op == campaign.OpResume && st == campaign.Running) {
-		return info, &endedError{fmt.Sprintf("enqueue: campaign %q of account %q is %s: it cannot %s", name, account, st, op)}
+	if !changed && st != opTargets[op] {
+		return info, fmt.Errorf("enqueue: %w: campaign %q of account %q is %s: it cannot %s", ErrCampaignEnded, name, account, st, op)
 	}
 	return info, nil
 }
-
-type endedError struct{ msg string }
-
-func (e *endedError) Error() string        { return e.msg }
-func (e *endedError) Is(target error) bool { return target == errEnded }
 
 func infoOf(ctx context.Context, reg *campaign.Registry, r campaign.Record) (CampaignInfo, error) {
 	info := CampaignInfo{Account: r.Account, Name: r.Name, State: string(r.State), Weight: r.Weight,
@@ -199,11 +196,14 @@ func (c *core) sweep(ctx context.Context, account, name string) error {
 		infos, err := inspect(ctx, func() ([]*asynq.TaskInfo, error) {
 			return c.inspector.ListAggregatingTasks(string(tasks.LaneBulk), g, asynq.PageSize(sweepPage))
 		})
-		if errors.Is(err, asynq.ErrQueueNotFound) || len(infos) == 0 {
+		if errors.Is(err, asynq.ErrQueueNotFound) {
 			break
 		}
 		if err != nil {
 			return fmt.Errorf("enqueue: cancel campaign %q: list its waiting tasks: %w", name, err)
+		}
+		if len(infos) == 0 {
+			break
 		}
 		ids, err := reg.CancelGrouped(ctx, account, name, dropsOf(infos))
 		if err != nil {
@@ -250,16 +250,31 @@ func (c *core) sweepReleased(ctx context.Context, reg *campaign.Registry, accoun
 	}
 	var deleted []*asynq.TaskInfo
 	var ids []string
+	var failed error
 	for _, info := range found {
 		err := c.inspector.DeleteTask(q, info.ID)
-		if err == nil {
+		switch {
+		case err == nil:
 			deleted, ids = append(deleted, info), append(ids, info.ID)
+		case errors.Is(err, asynq.ErrTaskNotFound):
+			// done meanwhile
+		case c.rdb.Ping(ctx).Err() != nil:
+			failed = fmt.Errorf("enqueue: cancel campaign %q: delete task %s: %w", name, info.ID, err)
+		}
+		// Otherwise a worker took it meanwhile (asynq refuses to delete an
+		// active task): the worker records it.
+		if failed != nil {
+			break
 		}
 	}
+	// Record what was deleted even when a deletion failed: those are gone.
 	if err := reg.CancelDeleted(ctx, account, name, dropsOf(deleted)); err != nil {
 		return fmt.Errorf("enqueue: cancel campaign %q: %w", name, err)
 	}
-	return c.freeRefs(ctx, account, deleted, ids)
+	if err := c.freeRefs(ctx, account, deleted, ids); err != nil {
+		return err
+	}
+	return failed
 }
 
 func dropsOf(infos []*asynq.TaskInfo) []campaign.Dropped {

@@ -114,10 +114,10 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// cancelledRef frees the ref of a notification its campaign's cancel
-// dropped: a corrected campaign may use it again (enqueue replaces the
-// completed task that still holds the ID).
-func cancelledRef(ctx context.Context, h *handler, m tasks.Meta) {
+// freeRef frees the ref of a notification its campaign's cancel dropped:
+// a corrected campaign may use it again (enqueue replaces the completed task
+// that still holds the ID).
+func (h *handler) freeRef(ctx context.Context, m tasks.Meta) {
 	if err := h.rdb.Del(ctx, keys.Ref(m.Account, m.Ref)).Err(); err != nil && !errors.Is(err, context.Canceled) {
 		h.log.Warn().Err(err).Str("ref", m.Ref).Msg("cancelled, but its ref could not be freed")
 	}

@@ -98,11 +98,21 @@ func (h *handler) recordOutcome(ctx context.Context, a *attempt, err error) {
 	if a.meta.Ref == "" {
 		return
 	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if rerr := h.camps.record(rctx, a, err); rerr != nil {
+	rerr := h.recordOnce(ctx, a, err)
+	// Redis went away: the outcome is recorded once it answers again, as
+	// asynq's own record of the task is (see awaitRedis).
+	for try := 0; rerr != nil && try < 3 && h.awaitRedis(ctx); try++ {
+		rerr = h.recordOnce(ctx, a, err)
+	}
+	if rerr != nil {
 		h.log.Warn().Err(rerr).Str("ref", a.meta.Ref).Str("outcome", string(a.outcome)).Msg("the outcome's event could not be recorded")
 	}
+}
+
+func (h *handler) recordOnce(ctx context.Context, a *attempt, err error) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return h.camps.record(rctx, a, err)
 }
 
 // redisPoll is how often a handler pings Redis while Redis is unreachable.
@@ -244,7 +254,7 @@ func (h *handler) campaignStopped(ctx context.Context, t *asynq.Task, meta tasks
 		if err := writeResult(t, res); err != nil {
 			h.log.Warn().Err(err).Str("ref", meta.Ref).Msg("cancelled, but the result could not be recorded")
 		}
-		cancelledRef(ctx, h, meta)
+		h.freeRef(ctx, meta)
 	}
 	return nil
 }

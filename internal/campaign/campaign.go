@@ -176,8 +176,7 @@ var opEvents = map[string]tasks.EventType{
 func (r *Registry) Change(ctx context.Context, account, name, op, reason string) (State, bool, error) {
 	g := tasks.Group(account, name)
 	res, err := stateScript.Run(ctx, r.rdb,
-		[]string{keys.Campaign(g), keys.DispatchStopped, keys.DispatchGroupsPrefix + account, keys.DispatchDue,
-			keys.DispatchKnown, keys.Events},
+		[]string{keys.Campaign(g), keys.DispatchStopped, keys.DispatchGroupsPrefix + account, keys.DispatchKnown, keys.Events},
 		g, account, op, r.event(opEvents[op], account, name, reason), r.maxLen()).Slice()
 	if err != nil {
 		return "", false, fmt.Errorf("%s campaign %q of account %q: %w", op, name, account, err)

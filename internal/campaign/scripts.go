@@ -108,8 +108,8 @@ return finish()
 // its group in the dispatch scheduler.
 //
 // KEYS[1] the campaign's hash  KEYS[2] the stopped set  KEYS[3] the
-// account's groups by virtual time  KEYS[4] the due set (unused)  KEYS[5] the known
-// set  KEYS[6] the event stream
+// account's groups by virtual time  KEYS[4] the known set  KEYS[5] the
+// event stream
 // ARGV[1] group  ARGV[2] account  ARGV[3] pause, resume or cancel
 // ARGV[4] the transition's event  ARGV[5] stream cap
 //
@@ -128,12 +128,12 @@ if to == 'running' then
   -- the scheduler's next tick takes the group up again, at the account's
   -- lowest virtual time, as it does a new group
   redis.call('SREM', KEYS[2], g)
-  redis.call('SREM', KEYS[5], g)
+  redis.call('SREM', KEYS[4], g)
 else
   redis.call('SADD', KEYS[2], g)
   redis.call('ZREM', KEYS[3], g)
 end
-redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[5], '*', 'e', ARGV[4])
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'e', ARGV[4])
 return {1, to}
 `)
 

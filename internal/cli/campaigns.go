@@ -115,11 +115,8 @@ every account are changed. An unknown campaign exits 1.`,
 			var out []enqueue.CampaignInfo
 			for _, f := range found {
 				info, err := change(c, cmd.Context(), f.Account, f.Name)
-				if errors.Is(err, enqueue.ErrCampaignNotFound) {
+				if errors.Is(err, enqueue.ErrCampaignNotFound) || errors.Is(err, enqueue.ErrCampaignEnded) {
 					return invalid("%v", err)
-				}
-				if err != nil && info.Name != "" {
-					return invalid("%v", err) // an ended campaign cannot change
 				}
 				if err != nil {
 					return failed(err)

@@ -211,7 +211,7 @@ func (c *campaignsPage) change(change changeFunc) http.HandlerFunc {
 		switch {
 		case errors.Is(err, enqueue.ErrCampaignNotFound):
 			writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("no campaign %q in account %q", name, account)})
-		case err != nil && info.Name != "": // it ended: done or cancelled
+		case errors.Is(err, enqueue.ErrCampaignEnded):
 			v := c.view(info)
 			writeJSON(w, http.StatusConflict, apiError{Error: err.Error(), Campaign: &v})
 		case err != nil:
