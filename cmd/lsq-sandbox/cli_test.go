@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lsqdispatch/lsqdispatch/internal/sandbox"
+	"github.com/lsqdispatch/lsqdispatch/internal/testutil"
 	"github.com/lsqdispatch/lsqdispatch/leadsquared"
 )
 
@@ -134,7 +135,7 @@ func TestRun(t *testing.T) {
 		t.Parallel()
 		ctx, cancel := context.WithCancel(context.Background())
 		outR, outW := io.Pipe()
-		var stderr syncBuffer
+		var stderr testutil.SyncBuffer
 		done := make(chan int, 1)
 		go func() {
 			done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--limit", "-1", "--daily-cap", "9", "--log"}, env(), outW, &stderr)

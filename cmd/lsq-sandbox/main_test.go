@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -68,7 +67,7 @@ func binary(t *testing.T) string {
 type proc struct {
 	cmd    *exec.Cmd
 	url    string // http://127.0.0.1:PORT
-	stderr *syncBuffer
+	stderr *testutil.SyncBuffer
 	exited chan struct{}
 	err    error // Wait's, once exited is closed
 }
@@ -78,7 +77,7 @@ type proc struct {
 // if it still runs.
 func startSandbox(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{stderr: &syncBuffer{}, exited: make(chan struct{})}
+	p := &proc{stderr: &testutil.SyncBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(binary(t), append([]string{"--addr", "127.0.0.1:0"}, args...)...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = p.stderr
@@ -274,22 +273,4 @@ func TestIsLoopback(t *testing.T) {
 			t.Errorf("isLoopback(%s) = %v, want %v", addr, got, want)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes and reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,12 +1,9 @@
 package cli_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -75,28 +72,6 @@ func TestRun_Events(t *testing.T) {
 	}
 }
 
-// syncBuffer is written by the command's goroutine and read by the test's.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
-	for sc := bufio.NewScanner(bytes.NewReader(s.buf.Bytes())); sc.Scan(); {
-		out = append(out, sc.Text())
-	}
-	return out
-}
-
 // --follow prints what is there, then what comes, until interrupted: exit 0.
 func TestRun_EventsFollow(t *testing.T) {
 	t.Parallel()
@@ -104,7 +79,7 @@ func TestRun_EventsFollow(t *testing.T) {
 	b.appendEvents(t, sampleEvents[0])
 	ctx, interrupt := context.WithCancel(t.Context())
 	defer interrupt()
-	var out, errOut syncBuffer
+	var out, errOut testutil.SyncBuffer
 	env := cli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut,
 		Getenv: func(k string) string {
 			if k == "REDIS_URL" {
@@ -116,17 +91,17 @@ func TestRun_EventsFollow(t *testing.T) {
 	go func() { code <- cli.Run(ctx, []string{"events", "--follow", "--json", "--campaign", "spring"}, env) }()
 
 	b.appendEvents(t, sampleEvents[1:]...)
-	testutil.Eventually(t, 10*time.Second, func() bool { return len(out.lines()) >= 2 }, "followed %q", out.lines())
+	testutil.Eventually(t, 10*time.Second, func() bool { return len(out.Lines()) >= 2 }, "followed %q", out.Lines())
 	interrupt()
 	select {
 	case c := <-code:
 		if c != 0 {
-			t.Errorf("exit %d after an interrupt, want 0; stderr:\n%s", c, errOut.buf.String())
+			t.Errorf("exit %d after an interrupt, want 0; stderr:\n%s", c, errOut.String())
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("notifyctl events --follow did not end after its context did")
 	}
-	lines := out.lines()
+	lines := out.Lines()
 	if len(lines) != 2 || !strings.Contains(lines[0], `"type":"dead_lettered"`) || !strings.Contains(lines[1], `"type":"campaign_paused"`) {
 		t.Errorf("followed:\n%s", strings.Join(lines, "\n"))
 	}

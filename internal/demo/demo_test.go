@@ -7,37 +7,19 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/lsqdispatch/lsqdispatch/internal/config"
+	"github.com/lsqdispatch/lsqdispatch/internal/testutil"
 )
-
-// syncBuffer is a bytes.Buffer safe for the demo's writer and the test's reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestDemo_Run(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	d, err := Start(ctx, Options{Size: 30, Transactional: 3, Addr: "127.0.0.1:0", Out: &out, Log: io.Discard,
 		Interval: 500 * time.Millisecond})
 	if err != nil {

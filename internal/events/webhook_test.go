@@ -1,7 +1,6 @@
 package events_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -102,24 +101,6 @@ func (r *receiver) checkOnce() {
 			r.t.Errorf("event %s accepted %d times", id, n)
 		}
 	}
-}
-
-// logBuffer collects log lines from several goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // startWebhook starts a forwarder with short waits, stopped at the end.
@@ -304,7 +285,7 @@ func TestWebhook_KeepsTheEventsItRetries(t *testing.T) {
 // credentials.
 func TestWebhook_SecretNeverLogged(t *testing.T) {
 	t.Parallel()
-	var logs logBuffer
+	var logs testutil.SyncBuffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	creds := func(u string) string {
 		return strings.Replace(u, "http://", "http://hookuser:urlpass@", 1) + "/hook?token=qtoken"

@@ -2,37 +2,18 @@ package notifyd
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/lsqdispatch/lsqdispatch/internal/testutil"
 	"github.com/lsqdispatch/lsqdispatch/leadsquared/leadsquaredtest"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // With Redis gone, asynq's queue-metrics collector reports its failure
 // through the standard library's log package at every scrape. notifyd's
@@ -46,7 +27,7 @@ func TestServe_ForeignLogLinesAreZerologs(t *testing.T) {
 		"REDIS_URL": "redis://" + m.Addr() + "/0", "LSQ_ACCESS_KEY": lsq.AccessKey, "LSQ_SECRET_KEY": lsq.SecretKey,
 		"LSQ_API_BASE_URL": lsq.URL, "NOTIFYD_HTTP_ADDR": httpAddr, "NOTIFYD_CONCURRENCY": "1",
 	}
-	stderr := &lockedBuffer{}
+	stderr := &testutil.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	exited := make(chan int, 1)
