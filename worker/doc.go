@@ -72,6 +72,8 @@
 //     limit); held tasks wait without a slot or a failure; a probe that
 //     delivers nothing (an invalid body: 400 on a right path, 404 on a wrong
 //     one) resumes it, or `notifyctl resume ACCOUNT --kind KIND`.
+//   - a halt's end: the tasks it deferred (for one probe interval each) are
+//     parked in Redis and go back to their queues at once.
 //   - a process killed (kill -9): its tasks' asynq lease (30 s) runs out and
 //     asynq's recoverer, which runs every minute and takes tasks whose lease
 //     ended 30 s ago, hands them back 60 s to 2 min after the kill, with

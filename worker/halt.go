@@ -26,7 +26,8 @@ type halts struct {
 	accounts map[string]*Account
 	limiter  *Limiter
 	interval time.Duration
-	// resumed, when set, is told of an account whose halt ended.
+	// resumed, when set, is told of an account whose halt ended: by this
+	// process's probe, or as seen in Redis (another's probe, an operator).
 	resumed func(ctx context.Context, account string)
 
 	mu     sync.Mutex
@@ -47,16 +48,27 @@ func (h *halts) halt(ctx context.Context, account string, cause error) {
 	h.mark(account, reason)
 }
 
-func (h *halts) mark(account, reason string) {
+// mark records the account's halt as seen in Redis (reason "": none) and
+// tells whether that ended a halt this process knew of.
+func (h *halts) mark(account, reason string) (ended bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if reason == "" {
+		_, was := h.halted[account]
 		delete(h.halted, account)
 		h.metrics.Halted.WithLabelValues(account).Set(0)
-		return
+		return was
 	}
 	h.halted[account] = reason
 	h.metrics.Halted.WithLabelValues(account).Set(1)
+	return false
+}
+
+// ended tells resumed (when set) of an account whose halt ended.
+func (h *halts) ended(ctx context.Context, account string) {
+	if h.resumed != nil {
+		h.resumed(ctx, account)
+	}
 }
 
 // snapshot returns the halted accounts and their reasons.
@@ -85,7 +97,9 @@ func (h *halts) check(ctx context.Context) {
 	for name, acct := range h.accounts {
 		reason, err := h.rdb.Get(ctx, keys.Halt(name)).Result()
 		if errors.Is(err, redis.Nil) {
-			h.mark(name, "")
+			if h.mark(name, "") { // resumed by another process's probe or an operator
+				h.ended(ctx, name)
+			}
 			continue
 		}
 		if err != nil {
@@ -113,9 +127,7 @@ func (h *halts) probe(ctx context.Context, acct *Account) {
 		return
 	}
 	h.mark(acct.Name, "")
-	if h.resumed != nil {
-		h.resumed(ctx, acct.Name)
-	}
+	h.ended(ctx, acct.Name)
 	h.log.Info().Str("account", acct.Name).Str("user", user.Name).Msg("LeadSquared accepts the keys again: dispatch resumed")
 }
 

@@ -36,6 +36,8 @@ type kindHalts struct {
 	accounts map[string]*Account
 	limiter  *Limiter
 	interval time.Duration
+	// resumed, when set, is told of a kind whose halt this process saw end.
+	resumed func(ctx context.Context, account string, kind tasks.Kind)
 
 	mu     sync.Mutex
 	halted map[kindKey]string // as last seen in Redis
@@ -113,34 +115,54 @@ func (h *kindHalts) halt(ctx context.Context, account string, kind tasks.Kind, c
 				"the other kind keeps flowing; held tasks wait, nothing is archived; %s, or run notifyctl resume %s --kind %s",
 				kind, fix, resume, account, kind)
 	}
-	h.mark(account, kind, reason)
+	h.mark(ctx, account, kind, reason)
 }
 
-// held returns the reason the kind is halted for the account, as this
-// process last saw it.
-func (h *kindHalts) held(account string, kind tasks.Kind) (string, bool) {
+// held returns the reason the kind is halted for the account. A kind this
+// process saw halted is checked in Redis again (a task of it arrives about
+// once per probe interval), so that a halt another process or an operator
+// ended does not hold the task for another interval.
+func (h *kindHalts) held(ctx context.Context, account string, kind tasks.Kind) (string, bool) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	reason, ok := h.halted[kindKey{account, kind}]
-	return reason, ok
+	h.mu.Unlock()
+	if !ok {
+		return "", false
+	}
+	if err := h.rdb.Get(ctx, keys.HaltKind(account, string(kind))).Err(); errors.Is(err, redis.Nil) {
+		h.mark(ctx, account, kind, "")
+		return "", false
+	}
+	return reason, true
 }
 
-func (h *kindHalts) mark(account string, kind tasks.Kind, reason string) {
+// mark records the kind's halt as seen (reason "": none); the end of a halt
+// this process knew of is logged and told to resumed.
+func (h *kindHalts) mark(ctx context.Context, account string, kind tasks.Kind, reason string) {
+	if h.set(account, kind, reason) && h.resumed != nil {
+		h.resumed(ctx, account, kind)
+	}
+}
+
+// set updates the halted map and the gauge; it tells whether a halt ended.
+func (h *kindHalts) set(account string, kind tasks.Kind, reason string) (ended bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	k := kindKey{account, kind}
 	g := h.metrics.OperationHalted.WithLabelValues(account, string(kind))
 	if reason == "" {
-		if _, was := h.halted[k]; was {
+		_, was := h.halted[k]
+		if was {
 			h.log.Info().Str("account", account).Str("kind", string(kind)).
 				Msgf("dispatch of %s notifications resumed for the account", kind)
 		}
 		delete(h.halted, k)
 		g.Set(0)
-		return
+		return was
 	}
 	h.halted[k] = reason
 	g.Set(1)
+	return false
 }
 
 // snapshot returns the halted kinds: account -> kind -> reason.
@@ -177,13 +199,13 @@ func (h *kindHalts) check(ctx context.Context) {
 		for _, kind := range haltableKinds {
 			reason, err := h.rdb.Get(ctx, keys.HaltKind(name, string(kind))).Result()
 			if errors.Is(err, redis.Nil) {
-				h.mark(name, kind, "") // resumed: by a probe, the back-off or an operator
+				h.mark(ctx, name, kind, "") // resumed: by a probe, the back-off or an operator
 				continue
 			}
 			if err != nil {
 				continue
 			}
-			h.mark(name, kind, reason)
+			h.mark(ctx, name, kind, reason)
 			h.probe(ctx, acct, kind)
 		}
 	}
@@ -216,5 +238,5 @@ func (h *kindHalts) probe(ctx context.Context, acct *Account, kind tasks.Kind) {
 	}
 	h.log.Info().Str("account", acct.Name).Str("kind", string(kind)).
 		Msgf("LeadSquared answers the %s notification path again", kind)
-	h.mark(acct.Name, kind, "")
+	h.mark(ctx, acct.Name, kind, "")
 }

@@ -28,6 +28,7 @@ type handler struct {
 	halts    *halts
 	sched    *dispatcher
 	kinds    *kindHalts
+	parked   *parked
 	dead     *deadLetters
 	camps    *campaigns
 	rdb      redis.Cmdable
@@ -196,14 +197,14 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, a *attempt) error 
 	if err := h.campaignStopped(ctx, t, meta, a); err != nil || a.outcome != "" {
 		return err
 	}
-	if reason, held := h.kinds.held(meta.Account, a.kind); held {
+	if reason, held := h.kinds.held(ctx, meta.Account, a.kind); held {
 		// LeadSquared answers 404 for this kind's path: the task waits
 		// without booking a slot, so the other kind keeps the whole limit;
 		// the scheduler's turn it took goes to the next task at once.
 		if meta.Lane == tasks.LaneBulk {
 			h.sched.wake(ctx, meta.Account)
 		}
-		return deferFor(h.probe, OutcomeHalted, &KindHaltedError{Account: meta.Account, Kind: a.kind, Reason: reason})
+		return h.haltDefer(ctx, meta, string(a.kind), &KindHaltedError{Account: meta.Account, Kind: a.kind, Reason: reason})
 	}
 	// The wait is measured here, across the rebookings after a Redis
 	// outage: a task handed back has still spent its wait.
@@ -216,7 +217,7 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, a *attempt) error 
 	a.wait = time.Since(waitStart)
 	h.metrics.LimiterWait.WithLabelValues(meta.Account, string(meta.Lane)).Observe(a.wait.Seconds())
 	if err != nil {
-		return h.waitFailed(meta, err)
+		return h.waitFailed(ctx, meta, err)
 	}
 	if meta.Expired(h.now()) {
 		return h.expired(t, meta, a) // the slot goes unused: better than a late reminder
@@ -259,6 +260,14 @@ func (h *handler) campaignStopped(ctx context.Context, t *asynq.Task, meta tasks
 	return nil
 }
 
+// haltDefer defers a task for a halt, for the probe interval, and parks it
+// (what: its kind, or parkAccount) so that the halt's end brings it back at
+// once.
+func (h *handler) haltDefer(ctx context.Context, meta tasks.Meta, what string, err error) error {
+	h.parked.park(ctx, meta.Account, what)
+	return deferFor(h.probe, OutcomeHalted, err)
+}
+
 // writeResult writes res as the task's result; a task asynq did not hand
 // over (a test's) has no result to write.
 func writeResult(t *asynq.Task, res tasks.Result) error {
@@ -277,14 +286,14 @@ func writeResult(t *asynq.Task, res tasks.Result) error {
 // waitFailed maps a limiter error to a deferral or a retry. A deferral of
 // bulk work also holds the account's next release by the dispatch
 // scheduler for as long, so that the workers take other accounts' work.
-func (h *handler) waitFailed(meta tasks.Meta, err error) error {
+func (h *handler) waitFailed(ctx context.Context, meta tasks.Meta, err error) error {
 	var he *HaltedError
 	var de *DailyCapError
 	var be *BusyError
 	var d error
 	switch {
 	case errors.As(err, &he):
-		d = deferFor(h.probe, OutcomeHalted, err)
+		d = h.haltDefer(ctx, meta, parkAccount, err)
 	case errors.As(err, &de):
 		d = deferFor(de.ResumeIn, OutcomeHandedBack, err)
 	case errors.As(err, &be):
@@ -350,10 +359,10 @@ func (h *handler) failed(ctx context.Context, t *asynq.Task, acct *Account, meta
 			// This kind's API path is wrong (a placeholder
 			// LSQ_SYSTEM_NOTIFICATION_PATH): it alone halts; the keys are fine.
 			h.kinds.halt(ctx, meta.Account, a.kind, err)
-			return deferFor(h.probe, OutcomeHalted, err)
+			return h.haltDefer(ctx, meta, string(a.kind), err)
 		}
 		h.halts.halt(ctx, meta.Account, err)
-		return deferFor(h.probe, OutcomeHalted, err)
+		return h.haltDefer(ctx, meta, parkAccount, err)
 	case leadsquared.KindUnconfirmed:
 		if h.resendUnconfirmed {
 			break // retried like a transient failure

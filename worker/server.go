@@ -131,11 +131,17 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.refs = newRetention(cfg.Redis, cfg.Logger)
+	park := newParked(cfg.Redis, cfg.Logger, cfg.ProbeInterval)
 	s.halts = &halts{rdb: cfg.Redis, log: cfg.Logger, metrics: cfg.Metrics, accounts: accounts,
-		limiter: limiter, interval: cfg.ProbeInterval, halted: map[string]string{}, resumed: s.sched.wake}
+		limiter: limiter, interval: cfg.ProbeInterval, halted: map[string]string{},
+		resumed: func(ctx context.Context, account string) {
+			s.sched.wake(ctx, account)
+			park.unpark(ctx, account, parkAccount)
+		}}
 	s.dead = &deadLetters{rdb: cfg.Redis, log: cfg.Logger, interval: cfg.DeadLetterSweepInterval, now: time.Now}
 	s.kinds = newKindHalts(cfg.Redis, cfg.Logger, cfg.Metrics, accounts, limiter, cfg.ProbeInterval)
-	s.handler = &handler{accounts: accounts, limiter: limiter, refs: s.refs, halts: s.halts, kinds: s.kinds, dead: s.dead,
+	s.kinds.resumed = func(ctx context.Context, account string, kind tasks.Kind) { park.unpark(ctx, account, string(kind)) }
+	s.handler = &handler{accounts: accounts, limiter: limiter, refs: s.refs, halts: s.halts, kinds: s.kinds, parked: park, dead: s.dead,
 		sched: s.sched, camps: newCampaigns(campaign.New(cfg.Redis, cfg.EventsMaxLen)), rdb: cfg.Redis, log: cfg.Logger, metrics: cfg.Metrics, stop: s.stop,
 		probe: cfg.ProbeInterval, now: time.Now, resendUnconfirmed: cfg.ResendUnconfirmed}
 	s.asynq = asynq.NewServer(cfg.Queue, asynq.Config{

@@ -36,6 +36,11 @@ func HaltKind(acct, kind string) string { return account(acct) + "halt:" + kind 
 // ProbeKindLock is held by the one process that probes a halted kind's path.
 func ProbeKindLock(acct, kind string) string { return account(acct) + "probe:" + kind }
 
+// Parked is a set of the tasks ("queue/task ID") that a halt deferred: of
+// one kind ("system", "push") while that kind is halted, or of any kind
+// ("account") while the account is; the halt's end brings them back at once.
+func Parked(acct, what string) string { return account(acct) + "parked:" + what }
+
 // Daily is a hash of the account's calls per UTC day (field: days since the Unix epoch).
 func Daily(acct string) string { return account(acct) + "daily" }
 
